@@ -1,0 +1,57 @@
+"""The result of a reconstruction: a textured, animatable head and what made it.
+
+Frames and units: the head frame is metres, Y up, the face looks along +Z, the origin near
+the centre of the head. Texture images are (S, S, 3) uint8 with row 0 at the top; texture
+coordinates follow OBJ: (0, 0) is the bottom-left corner of the image, v grows upwards.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class HeadMesh:
+    """A head-and-neck mesh with ARKit-named expression morph targets.
+
+    vertices: (V, 3) float32, the person's identity with a neutral expression.
+    faces: (F, 3) int32 vertex indices, counter-clockwise seen from outside.
+    uvs: (T, 2) float32 texture coordinates; face_uvs: (F, 3) int32 indices into ``uvs``.
+    morph_names: the 52 ARKit action names; morph_deltas: (52, V, 3) float32 offsets in metres.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    uvs: np.ndarray
+    face_uvs: np.ndarray
+    morph_names: list[str]
+    morph_deltas: np.ndarray
+
+    def posed(self, weights: np.ndarray) -> np.ndarray:
+        """(V, 3) vertices with the (52,) morph ``weights`` applied."""
+        return self.vertices + np.tensordot(np.asarray(weights, np.float32), self.morph_deltas, 1)
+
+
+@dataclass
+class Avatar:
+    """A reconstructed head: mesh, fitted expression, textures, parameters and a preview.
+
+    expression: (52,) morph weights in [0, 1] that reproduce the photo's expression
+    (all zero when a neutral avatar was asked for). albedo, normal_map: (S, S, 3) uint8.
+    params: the JSON-ready ``params.json`` content. preview: (H, W, 3) uint8 or None.
+    """
+
+    mesh: HeadMesh
+    expression: np.ndarray
+    albedo: np.ndarray
+    normal_map: np.ndarray
+    params: dict = field(default_factory=dict)
+    preview: np.ndarray | None = None
+
+    def save_zip(self, path: str | Path) -> Path:
+        """Write the avatar zip (glb, obj+mtl+textures, params.json, preview.png) atomically."""
+        from headforge.export.package import write_zip
+
+        return write_zip(self, Path(path))

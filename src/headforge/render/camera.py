@@ -1,0 +1,63 @@
+"""Pinhole camera in OpenCV convention.
+
+World frame (the head's frame): metres, Y up, the face looks along +Z.
+Camera frame: x right, y down, z forward (into the scene). A point X (world) maps to
+``x_cam = R @ X + t`` and to pixels ``u = f * x/z + cx``, ``v = f * y/z + cy``;
+pixel centres are at integer coordinates (0, 0 is the centre of the top-left pixel).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Rotation that turns the world frame (Y up, +Z towards the viewer) into a camera that
+# looks at the face from the front (camera y down, z into the scene).
+FRONT = np.diag([1.0, -1.0, -1.0])
+
+
+@dataclass
+class Camera:
+    """focal, cx, cy in pixels; R (3, 3) and t (3,) in metres, world -> camera."""
+
+    width: int
+    height: int
+    focal: float
+    cx: float
+    cy: float
+    R: np.ndarray = field(default_factory=lambda: FRONT.copy())
+    t: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
+
+    def to_camera(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) world points -> (N, 3) camera-frame points."""
+        return points @ self.R.T + self.t
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) world points -> (N, 2) pixel coordinates."""
+        p = self.to_camera(points)
+        z = np.maximum(p[:, 2:3], 1e-9)
+        return p[:, :2] / z * self.focal + np.array([self.cx, self.cy])
+
+    @staticmethod
+    def orbit(
+        width: int,
+        height: int,
+        yaw_deg: float = 0.0,
+        pitch_deg: float = 0.0,
+        distance: float = 1.0,
+        fov_deg: float = 18.0,
+        target: np.ndarray | None = None,
+    ) -> "Camera":
+        """A camera at ``distance`` metres from ``target`` (world), turned by yaw (about +Y,
+        positive = the camera moves to the head's left, so we see its left cheek) and pitch
+        (positive = camera above the head), looking at the target."""
+        target = np.zeros(3) if target is None else np.asarray(target, float)
+        a, b = np.radians(yaw_deg), np.radians(pitch_deg)
+        ry = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+        rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+        # Orientation of the camera in the world, then invert.
+        R = FRONT @ (ry @ rx).T
+        centre = target + (ry @ rx) @ np.array([0.0, 0.0, distance])
+        t = -R @ centre
+        focal = 0.5 * height / np.tan(np.radians(fov_deg) / 2)
+        return Camera(width, height, focal, (width - 1) / 2, (height - 1) / 2, R, t)
