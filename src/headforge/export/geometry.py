@@ -1,0 +1,92 @@
+"""Per-vertex data the exporters need: smooth normals, UV-seam splitting and tangents.
+
+All positions are (N, 3) in the head frame (metres); faces are (F, 3) counter-clockwise
+seen from outside; texture coordinates follow OBJ (v grows upwards).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) float32 unit normals: the area-weighted mean of the adjacent face normals.
+
+    Vertices with no (or only degenerate) faces get +Z.
+    """
+    v = np.asarray(vertices, np.float64)
+    tri = v[faces]
+    face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # length = 2 * area
+    normals = np.zeros_like(v)
+    for corner in range(3):
+        np.add.at(normals, faces[:, corner], face_n)
+    return _unit_or(normals, np.array([0.0, 0.0, 1.0])).astype(np.float32)
+
+
+@dataclass
+class SeamSplit:
+    """A mesh re-indexed so that each vertex has exactly one texture coordinate.
+
+    vertex_ids: (N,) int64 index of the original vertex of each split vertex.
+    uvs: (N, 2) float32 texture coordinate of each split vertex (OBJ convention).
+    faces: (F, 3) int64 faces indexing the split vertices, same order as the input faces.
+    """
+
+    vertex_ids: np.ndarray
+    uvs: np.ndarray
+    faces: np.ndarray
+
+
+def split_uv_seams(faces: np.ndarray, face_uvs: np.ndarray, uvs: np.ndarray) -> SeamSplit:
+    """Split vertices at UV seams: one output vertex per unique (vertex, uv value) pair.
+
+    faces, face_uvs: (F, 3) int indices into the vertices and into ``uvs`` (T, 2).
+    """
+    corner_uv = np.asarray(uvs, np.float32)[np.asarray(face_uvs).ravel()]
+    keys = np.column_stack([np.asarray(faces).ravel().astype(np.float64), corner_uv])
+    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    return SeamSplit(
+        vertex_ids=unique[:, 0].astype(np.int64),
+        uvs=unique[:, 1:].astype(np.float32),
+        faces=inverse.reshape(-1, 3).astype(np.int64),
+    )
+
+
+def tangents(
+    vertices: np.ndarray, normals: np.ndarray, uvs: np.ndarray, faces: np.ndarray
+) -> np.ndarray:
+    """(N, 4) float32 tangents for normal mapping, from per-vertex positions, unit normals
+    and OBJ-convention ``uvs`` (N, 2).
+
+    xyz is the unit direction of increasing u, made orthogonal to the normal; w = +1 or -1
+    so that cross(normal, xyz) * w points along increasing v (image up), as glTF expects.
+    """
+    p = np.asarray(vertices, np.float64)
+    t = np.asarray(uvs, np.float64)
+    e1, e2 = p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 0]]
+    d1, d2 = t[faces[:, 1]] - t[faces[:, 0]], t[faces[:, 2]] - t[faces[:, 0]]
+    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
+    # dP/du and dP/dv of each face, scaled by its UV area (|det|) to weight the average.
+    sign = np.sign(det)[:, None]
+    face_t = (e1 * d2[:, 1:] - e2 * d1[:, 1:]) * sign
+    face_b = (e2 * d1[:, :1] - e1 * d2[:, :1]) * sign
+    acc_t, acc_b = np.zeros_like(p), np.zeros_like(p)
+    for corner in range(3):
+        np.add.at(acc_t, faces[:, corner], face_t)
+        np.add.at(acc_b, faces[:, corner], face_b)
+    n = np.asarray(normals, np.float64)
+    acc_t -= n * np.sum(acc_t * n, axis=1, keepdims=True)
+    # Fallback for vertices without a usable UV gradient: any direction orthogonal to n.
+    helper = np.where(np.abs(n[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+    fallback = np.cross(np.cross(n, helper), n)
+    length = np.linalg.norm(acc_t, axis=1, keepdims=True)
+    tan = np.where(length > 1e-12, acc_t / np.maximum(length, 1e-30), _unit_or(fallback, helper))
+    w = np.where(np.sum(np.cross(n, tan) * acc_b, axis=1) < 0.0, -1.0, 1.0)
+    return np.column_stack([tan, w]).astype(np.float32)
+
+
+def _unit_or(vectors: np.ndarray, default: np.ndarray) -> np.ndarray:
+    """Rows of (N, 3) ``vectors`` scaled to unit length; near-zero rows become ``default``."""
+    length = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.where(length > 1e-20, vectors / np.maximum(length, 1e-30), default)
