@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
+import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,11 +76,16 @@ class FaceDetector:
             num_faces=1,
             output_face_blendshapes=True,
         )
-        self._detector = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=0.5
-        )
-        self._landmarker = vision.FaceLandmarker.create_from_options(self._options)
         self._lock = threading.Lock()
+        with quiet_stderr():
+            self._detector = mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=0.5
+            )
+            self._landmarker = vision.FaceLandmarker.create_from_options(self._options)
+            # The first inference starts mediapipe's threads, which log to stderr.
+            blank = np.full((CROP_SIZE, CROP_SIZE, 3), 128, np.uint8)
+            self._detector.process(blank)
+            self._landmark(blank)
 
     def detect_boxes(self, rgb: np.ndarray) -> list[tuple[float, float, float, float, float]]:
         """All faces as (x0, y0, x1, y1, score) in pixels, largest first, duplicates removed.
@@ -142,8 +150,24 @@ class FaceDetector:
                 return self._landmarker.detect(image)
             except Exception:
                 # A failed call can leave the landmarker unusable: make a fresh one.
-                self._landmarker = self._vision.FaceLandmarker.create_from_options(self._options)
+                with quiet_stderr():
+                    self._landmarker = self._vision.FaceLandmarker.create_from_options(self._options)
                 raise
+
+
+@contextmanager
+def quiet_stderr():
+    """Silence file descriptor 2 (mediapipe's C++ logging) for the duration of the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _iou(a, b) -> float:

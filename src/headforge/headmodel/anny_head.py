@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from headforge.errors import ModelError
+from headforge.paths import cache_dir
 from headforge.headmodel.uv_layout import repack_head_uvs
 
 MODEL_NAME = "anny-head"
@@ -27,11 +28,6 @@ ANNY_KWARGS = dict(rig="makehuman-head", topology="head", local_changes="all", f
 # Local changes whose largest displacement on the head stays under this (metres) are dropped.
 MIN_EFFECT_M = 1e-4
 PHENOTYPE_STEP = 0.25
-
-
-def cache_dir() -> Path:
-    """``$HEADFORGE_CACHE_DIR`` or ``~/.cache/headforge``."""
-    return Path(os.environ.get("HEADFORGE_CACHE_DIR", Path.home() / ".cache" / "headforge"))
 
 
 def cache_path() -> Path:
@@ -128,7 +124,7 @@ def build_cache(path: Path | None = None) -> Path:
 
     template = to_head_frame(base)
     faces = model.get_triangular_faces().numpy().astype(np.int32)
-    eyes = np.flatnonzero(_eyeball_vertices(faces, len(template)))
+    eyes = np.flatnonzero(eyeball_vertices(faces, len(template)))
     origin = np.array(
         [
             0.5 * (template[:, 0].min() + template[:, 0].max()),
@@ -159,7 +155,7 @@ def build_cache(path: Path | None = None) -> Path:
     return path
 
 
-def _eyeball_vertices(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+def eyeball_vertices(faces: np.ndarray, n_vertices: int) -> np.ndarray:
     """(V,) bool: vertices of the two smallest closed components besides the head (the eyes)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components

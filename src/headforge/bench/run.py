@@ -1,0 +1,104 @@
+"""``headforge bench``: run the whole pipeline over a folder of photos, write results.json and a
+readable report.html.
+
+Timings: ``cold_start_s`` is the time from a fresh import to a Reconstructor ready to work
+(models loaded, UV raster built); per photo, ``total`` covers load -> zip written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from headforge.bench.metrics import summary
+from headforge.errors import HeadforgeError
+
+RESULTS_SCHEMA = "headforge.bench/1"
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def list_photos(folder: Path, limit: int | None = None) -> list[Path]:
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+    return photos[:limit] if limit else photos
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_bench(folder: Path, out: Path, limit: int | None = None) -> str:
+    """Reconstruct every photo in ``folder``; write ``out``/results.json and report.html.
+
+    Returns the one-paragraph text summary that is also printed.
+    """
+    from headforge.bench.evaluate import Evaluator
+    from headforge.pipeline import Options, Reconstructor
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "zips").mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    reconstructor = Reconstructor()
+    reconstructor.warm_up()
+    cold_start = time.perf_counter() - t0
+    evaluator = Evaluator(out / "images")
+
+    rows = []
+    for photo in list_photos(folder, limit):
+        row: dict = {"photo": photo.name}
+        t = time.perf_counter()
+        try:
+            avatar = reconstructor(photo, Options())
+            avatar.save_zip(out / "zips" / f"{photo.stem}.zip")
+            total = time.perf_counter() - t
+            row.update(ok=True, error=None)
+            row["timings_s"] = {**avatar.params["timings_s"], "total": round(total, 4)}
+            row["metrics"] = evaluator(photo, avatar)
+        except HeadforgeError as e:
+            row.update(ok=False, error={"code": e.code, "message": str(e)})
+        row["peak_rss_mb"] = round(peak_rss_mb(), 1)
+        rows.append(row)
+
+    results = {
+        "schema": RESULTS_SCHEMA,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "folder": str(folder),
+        "cold_start_s": round(cold_start, 3),
+        "photos": rows,
+        "summary": summarise(rows),
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    from headforge.bench.report import write_report
+
+    write_report(results, out / "report.html")
+    return format_summary(results)
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Median / p90 / mean of every timing and metric over the successful photos."""
+    ok = [r for r in rows if r["ok"]]
+    out: dict = {"photos": len(rows), "succeeded": len(ok), "failed": {r["photo"]: r["error"]["code"] for r in rows if not r["ok"]}}
+    for key in ("timings_s", "metrics"):
+        names = sorted({k for r in ok for k, v in r.get(key, {}).items() if isinstance(v, (int, float))})
+        out[key] = {n: summary([r[key].get(n, np.nan) for r in ok]) for n in names}
+    out["peak_rss_mb"] = max((r["peak_rss_mb"] for r in rows), default=0.0)
+    return out
+
+
+def format_summary(results: dict) -> str:
+    s = results["summary"]
+    t = s["timings_s"].get("total", {})
+    lines = [
+        f"{s['succeeded']}/{s['photos']} photos reconstructed; cold start {results['cold_start_s']:.2f} s; "
+        f"total per photo median {t.get('median', float('nan')):.3f} s, p90 {t.get('p90', float('nan')):.3f} s",
+    ]
+    for name, v in s["metrics"].items():
+        lines.append(f"  {name}: median {v['median']:.4g}, p90 {v['p90']:.4g} (n={v['n']})")
+    return "\n".join(lines)

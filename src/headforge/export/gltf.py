@@ -1,0 +1,221 @@
+"""Binary glTF 2.0 (GLB) export of an avatar, written with numpy, json and struct.
+
+The scene holds one node "head" (no transform: the head frame is already glTF's frame,
+metres, Y up, the face along +Z) with one triangle mesh whose vertices are split at UV
+seams, smooth normals, tangents, a PBR material with the albedo and a tangent-space normal
+map (OpenGL convention, green = image up) embedded as PNG, and the 52 ARKit morph targets
+(names in ``mesh.extras.targetNames``, default weights = the fitted expression).
+
+``GlbBuilder`` is generic (buffer views, accessors, textures, nodes) so other meshes, e.g.
+hair lines with vertex colours, can be added to the same file.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+import headforge
+from headforge.avatar import Avatar, HeadMesh
+from headforge.export.geometry import split_uv_seams, tangents, vertex_normals
+from headforge.export.png import encode_png
+
+ARRAY_BUFFER = 34962
+ELEMENT_ARRAY_BUFFER = 34963
+TRIANGLES = 4
+_COMPONENT_TYPES = {np.dtype(np.float32): 5126, np.dtype(np.uint32): 5125}
+_ACCESSOR_TYPES = {1: "SCALAR", 2: "VEC2", 3: "VEC3", 4: "VEC4"}
+_LINEAR, _LINEAR_MIPMAP_LINEAR, _CLAMP_TO_EDGE = 9729, 9987, 33071
+
+
+def generator_name() -> str:
+    """``asset.generator``: "headforge <version>", or "headforge" when no version is set."""
+    version = getattr(headforge, "__version__", None)
+    return f"headforge {version}" if version else "headforge"
+
+
+@dataclass
+class GlbBuilder:
+    """Collects the glTF JSON and the binary buffer of one GLB file.
+
+    Every ``add_*`` method appends one glTF object and returns its index.
+    """
+
+    gltf: dict = field(
+        default_factory=lambda: {
+            "asset": {"version": "2.0", "generator": generator_name()},
+            "scene": 0,
+            "scenes": [{"nodes": []}],
+            "nodes": [],
+        }
+    )
+    blobs: list[bytes] = field(default_factory=list)
+    byte_length: int = 0
+
+    def _append(self, key: str, item: dict) -> int:
+        items = self.gltf.setdefault(key, [])
+        items.append(item)
+        return len(items) - 1
+
+    def add_view(self, data: bytes, target: int | None = None) -> int:
+        """A bufferView over ``data``, placed at a 4-byte aligned offset of the buffer."""
+        view = {"buffer": 0, "byteOffset": self.byte_length, "byteLength": len(data)}
+        if target is not None:
+            view["target"] = target
+        padded = data + b"\0" * (-len(data) % 4)
+        self.blobs.append(padded)
+        self.byte_length += len(padded)
+        return self._append("bufferViews", view)
+
+    def add_accessor(
+        self, array: np.ndarray, target: int | None = ARRAY_BUFFER, bounds: bool = False
+    ) -> int:
+        """An accessor over a new tightly packed view of ``array``: (N,) or (N, C) float32
+        (C = 1..4), or (N,) uint32. ``bounds`` writes min/max (needed for POSITION)."""
+        array = np.ascontiguousarray(array)
+        if array.dtype not in _COMPONENT_TYPES:
+            raise ValueError(f"unsupported accessor dtype {array.dtype}")
+        columns = 1 if array.ndim == 1 else array.shape[1]
+        accessor = {
+            "bufferView": self.add_view(array.tobytes(), target),
+            "componentType": _COMPONENT_TYPES[array.dtype],
+            "count": int(array.shape[0]),
+            "type": _ACCESSOR_TYPES[columns],
+        }
+        if bounds:
+            rows = array.reshape(len(array), columns)
+            accessor["min"] = rows.min(axis=0).tolist()
+            accessor["max"] = rows.max(axis=0).tolist()
+        return self._append("accessors", accessor)
+
+    def add_texture(self, png: bytes) -> int:
+        """A texture over an embedded PNG image, sampled linearly with clamped edges."""
+        if "samplers" not in self.gltf:
+            self.gltf["samplers"] = [
+                {
+                    "magFilter": _LINEAR,
+                    "minFilter": _LINEAR_MIPMAP_LINEAR,
+                    "wrapS": _CLAMP_TO_EDGE,
+                    "wrapT": _CLAMP_TO_EDGE,
+                }
+            ]
+        image = self._append("images", {"bufferView": self.add_view(png), "mimeType": "image/png"})
+        return self._append("textures", {"sampler": 0, "source": image})
+
+    def add_material(self, material: dict) -> int:
+        return self._append("materials", material)
+
+    def add_mesh(self, mesh: dict) -> int:
+        return self._append("meshes", mesh)
+
+    def add_node(self, name: str, mesh: int) -> int:
+        """A node holding ``mesh``, added to the root of the scene."""
+        node = self._append("nodes", {"name": name, "mesh": mesh})
+        self.gltf["scenes"][0]["nodes"].append(node)
+        return node
+
+    def to_bytes(self) -> bytes:
+        """The GLB file: 12-byte header, JSON chunk (space padded), BIN chunk (zero padded)."""
+        gltf = dict(self.gltf)
+        if self.byte_length:
+            gltf["buffers"] = [{"byteLength": self.byte_length}]
+        text = json.dumps(gltf, separators=(",", ":"), allow_nan=False).encode()
+        text += b" " * (-len(text) % 4)
+        chunks = struct.pack("<I4s", len(text), b"JSON") + text
+        if self.byte_length:
+            chunks += struct.pack("<I4s", self.byte_length, b"BIN\0") + b"".join(self.blobs)
+        return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
+
+
+def add_head(
+    builder: GlbBuilder, mesh: HeadMesh, weights: np.ndarray, albedo_png: bytes, normal_png: bytes
+) -> int:
+    """Add the node "head": the neutral mesh, its textured material and the morph targets
+    with default ``weights`` (52,). Returns the node index."""
+    weights = np.asarray(weights, np.float64).ravel()
+    if len(weights) != len(mesh.morph_names) or len(mesh.morph_deltas) != len(mesh.morph_names):
+        raise ValueError(
+            f"{len(mesh.morph_names)} morph names, {len(mesh.morph_deltas)} morph deltas "
+            f"and {len(weights)} weights do not match"
+        )
+    material = builder.add_material(
+        {
+            "name": "head",
+            "pbrMetallicRoughness": {
+                "baseColorTexture": {"index": builder.add_texture(albedo_png)},
+                "metallicFactor": 0.0,
+                "roughnessFactor": 0.6,
+            },
+            "normalTexture": {"index": builder.add_texture(normal_png)},
+            "doubleSided": False,
+        }
+    )
+    split = split_uv_seams(mesh.faces, mesh.face_uvs, mesh.uvs)
+    vertices = np.asarray(mesh.vertices, np.float32)
+    base_normals = vertex_normals(vertices, mesh.faces)
+    positions, normals = vertices[split.vertex_ids], base_normals[split.vertex_ids]
+    attributes = {
+        "POSITION": builder.add_accessor(positions, bounds=True),
+        "NORMAL": builder.add_accessor(normals),
+        "TANGENT": builder.add_accessor(tangents(positions, normals, split.uvs, split.faces)),
+        # glTF puts the uv origin at the top-left of the image.
+        "TEXCOORD_0": builder.add_accessor(
+            np.column_stack([split.uvs[:, 0], 1.0 - split.uvs[:, 1]]).astype(np.float32)
+        ),
+    }
+    targets = []
+    for delta in np.asarray(mesh.morph_deltas, np.float32):
+        normal_delta = vertex_normals(vertices + delta, mesh.faces) - base_normals
+        targets.append(
+            {
+                "POSITION": builder.add_accessor(delta[split.vertex_ids], bounds=True),
+                "NORMAL": builder.add_accessor(normal_delta[split.vertex_ids]),
+            }
+        )
+    primitive = {
+        "attributes": attributes,
+        "indices": builder.add_accessor(
+            split.faces.astype(np.uint32).ravel(), target=ELEMENT_ARRAY_BUFFER
+        ),
+        "material": material,
+        "mode": TRIANGLES,
+        "targets": targets,
+    }
+    gltf_mesh = builder.add_mesh(
+        {
+            "name": "head",
+            "primitives": [primitive],
+            "weights": weights.tolist(),
+            "extras": {"targetNames": list(mesh.morph_names)},
+        }
+    )
+    return builder.add_node("head", gltf_mesh)
+
+
+def glb_bytes(
+    avatar: Avatar, albedo_png: bytes | None = None, normal_png: bytes | None = None
+) -> bytes:
+    """The avatar as a GLB file. ``albedo_png``/``normal_png``: already encoded textures to
+    reuse; encoded from ``avatar`` when None."""
+    builder = GlbBuilder()
+    add_head(
+        builder,
+        avatar.mesh,
+        avatar.expression,
+        encode_png(avatar.albedo) if albedo_png is None else albedo_png,
+        encode_png(avatar.normal_map) if normal_png is None else normal_png,
+    )
+    return builder.to_bytes()
+
+
+def write_glb(avatar: Avatar, dest: str | Path | BinaryIO) -> None:
+    """Write the avatar's GLB to a path or a binary file object."""
+    data = glb_bytes(avatar)
+    if hasattr(dest, "write"):
+        dest.write(data)
+    else:
+        Path(dest).write_bytes(data)

@@ -1,0 +1,68 @@
+"""Wavefront OBJ export: the head with the fitted expression applied, its MTL and textures.
+
+Files (fixed names): head.obj (v in metres, head frame; vt in OBJ convention; vn smooth;
+f v/vt/vn), head.mtl, head_albedo.png and head_normal.png (tangent-space normal map).
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from headforge.avatar import Avatar
+from headforge.export.geometry import vertex_normals
+from headforge.export.png import encode_png
+
+OBJ_NAME, MTL_NAME = "head.obj", "head.mtl"
+ALBEDO_NAME, NORMAL_NAME = "head_albedo.png", "head_normal.png"
+
+_MTL = f"""newmtl head
+Ka 1.000000 1.000000 1.000000
+Kd 1.000000 1.000000 1.000000
+Ks 0.000000 0.000000 0.000000
+d 1.000000
+illum 1
+map_Kd {ALBEDO_NAME}
+map_Bump -bm 1 {NORMAL_NAME}
+norm {NORMAL_NAME}
+"""
+
+
+def obj_text(avatar: Avatar) -> str:
+    """The head.obj text of the posed mesh (``avatar.mesh.posed(avatar.expression)``)."""
+    mesh = avatar.mesh
+    vertices = mesh.posed(avatar.expression)
+    faces = np.asarray(mesh.faces, np.int64)
+    corners = np.stack([faces, np.asarray(mesh.face_uvs, np.int64), faces], axis=2) + 1
+    out = io.StringIO()
+    out.write(f"mtllib {MTL_NAME}\no head\n")
+    np.savetxt(out, vertices, fmt="v %.6f %.6f %.6f")
+    np.savetxt(out, mesh.uvs, fmt="vt %.6f %.6f")
+    np.savetxt(out, vertex_normals(vertices, faces), fmt="vn %.6f %.6f %.6f")
+    out.write("usemtl head\n")
+    np.savetxt(out, corners.reshape(len(faces), 9), fmt="f %d/%d/%d %d/%d/%d %d/%d/%d")
+    return out.getvalue()
+
+
+def obj_files(
+    avatar: Avatar, albedo_png: bytes | None = None, normal_png: bytes | None = None
+) -> dict[str, bytes]:
+    """{file name: content} for the four OBJ files. ``albedo_png``/``normal_png``: already
+    encoded textures to reuse; encoded from ``avatar`` when None."""
+    return {
+        OBJ_NAME: obj_text(avatar).encode(),
+        MTL_NAME: _MTL.encode(),
+        ALBEDO_NAME: encode_png(avatar.albedo) if albedo_png is None else albedo_png,
+        NORMAL_NAME: encode_png(avatar.normal_map) if normal_png is None else normal_png,
+    }
+
+
+def write_obj(avatar: Avatar, folder: str | Path) -> Path:
+    """Write head.obj, head.mtl and the two textures into ``folder`` (created if needed).
+    Returns the path of head.obj."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in obj_files(avatar).items():
+        (folder / name).write_bytes(data)
+    return folder / OBJ_NAME

@@ -1,0 +1,101 @@
+"""The avatar zip: GLB, OBJ + MTL + textures, params.json and an optional preview.
+
+Entry names are fixed (``ENTRY_NAMES``); PNGs carry no metadata and zip entries carry a
+fixed timestamp, so the same avatar always gives the same bytes.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from headforge.avatar import Avatar
+from headforge.export.gltf import glb_bytes
+from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME, obj_files
+from headforge.export.png import encode_png
+
+ENTRY_NAMES = (
+    "avatar.glb",
+    "head.obj",
+    "head.mtl",
+    ALBEDO_NAME,
+    NORMAL_NAME,
+    "params.json",
+    "preview.png",
+)
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def params_json(params: dict) -> bytes:
+    """``params`` as indented JSON; numpy scalars and arrays become plain numbers and lists.
+    Raises TypeError for other objects and ValueError for NaN or infinity."""
+    return json.dumps(params, indent=2, default=_builtin, allow_nan=False).encode()
+
+
+def zip_entries(avatar: Avatar) -> dict[str, bytes]:
+    """{entry name: content} in ``ENTRY_NAMES`` order; preview.png only when there is one."""
+    params = params_json(avatar.params)  # first: the cheapest step that can fail
+    obj = obj_files(avatar)
+    entries = {"avatar.glb": glb_bytes(avatar, obj[ALBEDO_NAME], obj[NORMAL_NAME]), **obj}
+    entries["params.json"] = params
+    if avatar.preview is not None:
+        entries["preview.png"] = encode_png(avatar.preview)
+    return entries
+
+
+def write_zip(avatar: Avatar, path: str | Path) -> Path:
+    """Write the avatar zip at ``path`` atomically and return ``path``.
+
+    The zip is written to a temporary file in the same folder, synced and renamed over
+    ``path``; on any failure the temporary file is removed, ``path`` is left untouched
+    and the error is re-raised.
+    """
+    path = Path(path)
+    entries = zip_entries(avatar)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            with zipfile.ZipFile(file, "w") as archive:
+                for name, data in entries.items():
+                    archive.writestr(_entry_info(name), data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_folder(path.parent)
+    return path
+
+
+def _entry_info(name: str) -> zipfile.ZipInfo:
+    """Entry header: fixed time, rw-r--r-- permissions, PNGs stored (already compressed)."""
+    info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_STORED if name.endswith(".png") else zipfile.ZIP_DEFLATED
+    return info
+
+
+def _builtin(value: object) -> object:
+    """``json.dumps`` fallback for numpy values."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"params value of type {type(value).__name__} is not JSON-serialisable")
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable where the OS allows syncing a directory."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,166 @@
+"""Unwrap the photo into the head's texture map and fill what the photo does not show.
+
+Per texel of the (S, S) texture: its point on the posed head is projected into the photo; it
+takes the photo's colour when that point is visible (z-buffer test), faces the camera and lies
+on the face region; left-right symmetry then lends the other side's colour to hidden texels, and a
+weighted pull-push pyramid fills the rest (back of the head, gutters between UV islands) from
+the surrounding colours and the person's median skin tone, without seams.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.spatial import cKDTree
+
+from headforge.render.camera import Camera
+from headforge.render.raster import rasterize, rasterize_uv
+
+VISIBILITY_TOLERANCE_M = 0.004
+MIN_FACING = 0.2
+MIRROR_TRUST = 0.8
+
+
+@dataclass
+class TexelMap:
+    """Where each texel lies on the mesh, for one UV layout and texture size.
+
+    face: (S, S) int32 face index (-1 outside every UV island); bary: (S, S, 3) float32;
+    mirror: (S, S, 2) float32 texel (x, y) of the left-right mirrored surface point (-1 if none).
+    """
+
+    size: int
+    face: np.ndarray
+    bary: np.ndarray
+    mirror: np.ndarray
+
+    @property
+    def inside(self) -> np.ndarray:
+        return self.face >= 0
+
+
+def build_texel_map(vertices, faces, uvs, face_uvs, size: int) -> TexelMap:
+    """Rasterise the UV layout (``vertices`` (V, 3) of a symmetric neutral head, x = 0 the
+    mirror plane) and find every texel's mirror texel."""
+    frags = rasterize_uv(uvs, face_uvs, size)
+    face, bary = frags.face, frags.bary
+
+    # Mirror vertex of each vertex, then mirror face of each face (same vertex order).
+    tree = cKDTree(vertices)
+    dist, mirror_vertex = tree.query(vertices * np.array([-1, 1, 1]))
+    mirror_vertex[dist > 1e-4] = -1
+    key = {tuple(sorted(f)): i for i, f in enumerate(faces.tolist())}
+    mirror_face = np.full(len(faces), -1)
+    order = np.zeros((len(faces), 3), np.int64)
+    for i, f in enumerate(faces.tolist()):
+        m = [int(mirror_vertex[v]) for v in f]
+        j = key.get(tuple(sorted(m)), -1) if min(m) >= 0 else -1
+        if j >= 0:
+            mirror_face[i] = j
+            order[i] = [faces[j].tolist().index(v) for v in m]
+
+    mirror = np.full((size, size, 2), -1, np.float32)
+    ys, xs = np.nonzero(face >= 0)
+    f = face[ys, xs]
+    mf = mirror_face[f]
+    ok = mf >= 0
+    f, mf, b = f[ok], mf[ok], bary[ys[ok], xs[ok]]
+    # Barycentric weight of the mirror face's corner k is the weight of the corner mapped to it.
+    uv_corners = uvs[face_uvs[mf]]  # (n, 3, 2) in the mirror face's own corner order
+    mb = np.zeros_like(b)
+    np.put_along_axis(mb, order[f], b, axis=1)
+    muv = np.einsum("nk,nkc->nc", mb, uv_corners)
+    mirror[ys[ok], xs[ok]] = np.stack([muv[:, 0] * size - 0.5, (1 - muv[:, 1]) * size - 0.5], 1)
+    return TexelMap(size, face, bary, mirror)
+
+
+def unwrap_texture(
+    photo: np.ndarray,
+    camera: Camera,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    texels: TexelMap,
+    trust_mask: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Texture (S, S, 3) uint8 with every texel filled, and the observed weight (S, S) in [0, 1].
+
+    photo: (H, W, 3) uint8 at the camera's resolution; camera: the fitted camera for that
+    resolution; vertices: (V, 3) posed head (head frame); trust_mask: (H, W) float in [0, 1],
+    where the photo shows the face's skin (1) and not background, hair or hands (0).
+    """
+    h, w = photo.shape[:2]
+    size = texels.size
+    ys, xs = np.nonzero(texels.inside)
+    f = texels.face[ys, xs]
+    b = texels.bary[ys, xs]
+    tri = vertices[faces[f]]  # (n, 3, 3)
+    points = np.einsum("nk,nkc->nc", b, tri)
+    cam_points = camera.to_camera(points)
+    pix = camera.project(points)
+
+    # Visibility: the texel's depth against the z-buffer of the posed head.
+    zbuf = rasterize(_raster_points(camera, vertices), faces, w, h).depth
+    px = np.clip(np.round(pix[:, 0]).astype(int), 0, w - 1)
+    py = np.clip(np.round(pix[:, 1]).astype(int), 0, h - 1)
+    on_image = (pix[:, 0] >= 0) & (pix[:, 0] <= w - 1) & (pix[:, 1] >= 0) & (pix[:, 1] <= h - 1)
+    visible = on_image & (cam_points[:, 2] <= zbuf[py, px] + VISIBILITY_TOLERANCE_M)
+
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+    to_camera = -cam_points / np.linalg.norm(cam_points, axis=1, keepdims=True)
+    facing = np.einsum("nc,nc->n", normals @ camera.R.T, to_camera)
+    weight = np.clip((facing - MIN_FACING) / (1 - MIN_FACING), 0, 1) ** 0.5
+    weight *= visible * trust_mask[py, px]
+
+    colour = np.zeros((size, size, 3), np.float32)
+    observed = np.zeros((size, size), np.float32)
+    map_x = np.full((size, size), -1, np.float32)
+    map_y = np.full((size, size), -1, np.float32)
+    map_x[ys, xs], map_y[ys, xs] = pix[:, 0], pix[:, 1]
+    sampled = cv2.remap(photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    colour[ys, xs] = sampled[ys, xs]
+    observed[ys, xs] = weight
+
+    # Symmetry: a hidden texel borrows its mirror texel's colour, trusted a little less.
+    mx, my = texels.mirror[..., 0], texels.mirror[..., 1]
+    mirrored = cv2.remap(colour, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    mirrored_w = cv2.remap(observed, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    mirrored_w *= MIRROR_TRUST * (mx >= 0)
+    total = observed + mirrored_w * (1 - observed)
+    blend = np.where(total[..., None] > 0, (colour * observed[..., None] + mirrored * (mirrored_w * (1 - observed))[..., None]) / np.maximum(total, 1e-6)[..., None], 0)
+
+    # Skin tone: robust median of well-observed texels, a weak everywhere-prior for the fill.
+    good = observed > 0.7
+    tone = np.median(colour[good], axis=0) if good.sum() > 50 else np.array([180, 140, 120], np.float32)
+    prior_w = 0.02 * texels.inside
+    weights = total + prior_w * (1 - total)
+    data = blend * total[..., None] + tone * (prior_w * (1 - total))[..., None]
+    filled = pull_push(data, weights)
+    return np.clip(filled + 0.5, 0, 255).astype(np.uint8), observed
+
+
+def _raster_points(camera: Camera, vertices: np.ndarray) -> np.ndarray:
+    cam = camera.to_camera(vertices)
+    return np.concatenate([camera.project(vertices), cam[:, 2:3]], 1)
+
+
+def pull_push(weighted: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Fill an image from sparse samples: ``weighted`` (H, W, C) holds colour * weight,
+    ``weight`` (H, W) in [0, 1]. Returns (H, W, C) colours, smooth where weights are low."""
+    if min(weight.shape) <= 1 or weight.min() >= 1.0:
+        return weighted / np.maximum(weight, 1e-6)[..., None]
+    h, w = weight.shape
+    ph, pw = h + h % 2, w + w % 2
+    d = np.zeros((ph, pw, weighted.shape[2]), np.float32)
+    wt = np.zeros((ph, pw), np.float32)
+    d[:h, :w], wt[:h, :w] = weighted, weight
+    d2 = d.reshape(ph // 2, 2, pw // 2, 2, -1).sum((1, 3))
+    w2 = wt.reshape(ph // 2, 2, pw // 2, 2).sum((1, 3))
+    scale = np.minimum(w2, 1.0) / np.maximum(w2, 1e-6)
+    coarse = pull_push(d2 * scale[..., None], w2 * scale)
+    up = cv2.resize(coarse, (pw, ph), interpolation=cv2.INTER_LINEAR)[:h, :w]
+    if up.ndim == 2:
+        up = up[..., None]
+    a = np.minimum(weight, 1.0)[..., None]
+    return weighted / np.maximum(weight, 1e-6)[..., None] * a + up * (1 - a)
