@@ -14,6 +14,7 @@ import argparse
 import cv2
 import numpy as np
 import trimesh
+from scipy.spatial import cKDTree
 
 from headforge.detection.landmarks import FaceDetector
 from headforge.headmodel.anny_head import eyeball_vertices, load_head_model
@@ -40,6 +41,22 @@ def vertex_colours(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return colours
 
 
+def closest_surface_points(mesh: trimesh.Trimesh, points: np.ndarray):
+    """Face index (N,) and closest point (N, 3) on ``mesh`` for each of the (N, 3) points,
+    searched among the faces around the 8 nearest vertices."""
+    _, near = cKDTree(mesh.vertices).query(points, k=8)
+    vertex_faces = mesh.vertex_faces
+    face_idx = np.zeros(len(points), np.int64)
+    closest = np.zeros_like(points)
+    for i, p in enumerate(points):
+        cand = np.unique(vertex_faces[near[i]])
+        cand = cand[cand >= 0]
+        c = trimesh.triangles.closest_point(mesh.triangles[cand], np.repeat(p[None], len(cand), 0))
+        j = np.argmin(np.linalg.norm(c - p, axis=1))
+        face_idx[i], closest[i] = cand[j], c[j]
+    return face_idx, closest
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", help="write a PNG of the landmarks on the frontal render")
@@ -60,6 +77,7 @@ def main() -> None:
         px = np.clip(np.round(lm).astype(int), 0, SIZE - 1)
         z = r.depth[px[:, 1], px[:, 0]]
         hit = np.isfinite(z)
+        z = np.where(hit, z, 1.0)
         cam_pts = np.stack([(lm[:, 0] - cam.cx) / cam.focal * z, (lm[:, 1] - cam.cy) / cam.focal * z, z], 1)
         world = (cam_pts - cam.t) @ cam.R
         normals = mesh.face_normals[np.maximum(r.face[px[:, 1], px[:, 0]], 0)]
@@ -75,7 +93,7 @@ def main() -> None:
         p = np.array([a for a, _ in s])
         w = np.array([b for _, b in s]) ** 2
         points[i] = (p * w[:, None]).sum(0) / w.sum()
-    closest, _, face_idx = trimesh.proximity.closest_point(mesh, points)
+    face_idx, closest = closest_surface_points(mesh, points)
     bary = trimesh.triangles.points_to_barycentric(mesh.triangles[face_idx], closest)
     bary = np.clip(bary, 0, 1)
     bary /= bary.sum(1, keepdims=True)

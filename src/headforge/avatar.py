@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from headforge.render.camera import Camera
+
 
 @dataclass
 class HeadMesh:
@@ -41,6 +43,8 @@ class Avatar:
     expression: (52,) morph weights in [0, 1] that reproduce the photo's expression
     (all zero when a neutral avatar was asked for). albedo, normal_map: (S, S, 3) uint8.
     params: the JSON-ready ``params.json`` content. preview: (H, W, 3) uint8 or None.
+    landmarks: (478, 2) detected landmarks in photo pixels (not exported), or None.
+    camera: the fitted camera that sees the head as in the photo (photo pixels), or None.
     """
 
     mesh: HeadMesh
@@ -49,6 +53,8 @@ class Avatar:
     normal_map: np.ndarray
     params: dict = field(default_factory=dict)
     preview: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
+    camera: Camera | None = None
 
     def save_zip(self, path: str | Path) -> Path:
         """Write the avatar zip (glb, obj+mtl+textures, params.json, preview.png) atomically."""

@@ -51,3 +51,9 @@ class ModelError(HeadforgeError):
     """A head model or weight file is missing or invalid."""
 
     code = "model_error"
+
+
+class EmotionError(HeadforgeError):
+    """An emotion name is unknown or its intensity is not a number in [0, 1]."""
+
+    code = "bad_emotion"

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 import headforge
@@ -92,33 +93,23 @@ class Reconstructor:
         identity = m.identity_vertices(fit.phenotypes, fit.local)
         mesh = HeadMesh(identity, m.faces, m.uvs, m.face_uvs, list(m.action_names), m.action_basis)
         posed = mesh.posed(fit.actions)
-        full_camera = _rescale_camera(fit.camera, 1 / scale, photo.rgb.shape)
+        landmarks = (face.points[:, :2] + 0.5) / scale - 0.5  # photo pixels
+        full_camera = fit.camera.resized(1 / scale, photo.rgb.shape[1], photo.rgb.shape[0])
         with stage("texture"):
-            trust = face_trust_mask(face.points[:, :2] / scale, photo.rgb.shape[:2])
+            # The trust mask is made on the working copy, then scaled to the photo.
+            trust = face_trust_mask(face.points[:, :2], work)
+            trust = cv2.resize(trust, (photo.rgb.shape[1], photo.rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
             albedo, observed = unwrap_texture(
                 photo.rgb, full_camera, posed, m.faces, self.texel_map(opts.texture_size), trust
             )
         with stage("normal_map"):
             normal_map = detail_normal_map(albedo, observed)
         expression = fit.actions if opts.keep_expression else np.zeros_like(fit.actions)
-        avatar = Avatar(mesh, expression, albedo, normal_map)
+        avatar = Avatar(mesh, expression, albedo, normal_map, landmarks=landmarks, camera=full_camera)
         with stage("preview"):
-            avatar.preview = make_preview(photo.rgb, face.points[:, :2] / scale, avatar)
+            avatar.preview = make_preview(photo.rgb, avatar.landmarks, avatar)
         avatar.params = make_params(m, fit, face, photo.rgb.shape, scale, full_camera, expression, timings)
         return avatar
-
-
-def _rescale_camera(camera: Camera, factor: float, shape) -> Camera:
-    """The same camera for an image ``factor`` times larger (pixel centres kept aligned)."""
-    return Camera(
-        width=shape[1],
-        height=shape[0],
-        focal=camera.focal * factor,
-        cx=(camera.cx + 0.5) * factor - 0.5,
-        cy=(camera.cy + 0.5) * factor - 0.5,
-        R=camera.R,
-        t=camera.t,
-    )
 
 
 def make_params(model: HeadModel, fit: FitResult, face: FaceLandmarks, shape, scale: float,

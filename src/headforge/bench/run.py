@@ -20,6 +20,7 @@ from headforge.bench.metrics import summary
 from headforge.errors import HeadforgeError
 
 RESULTS_SCHEMA = "headforge.bench/1"
+SAME_PERSON = 0.6  # dlib's same-person distance threshold
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
 
@@ -88,6 +89,11 @@ def summarise(rows: list[dict]) -> dict:
     for key in ("timings_s", "metrics"):
         names = sorted({k for r in ok for k, v in r.get(key, {}).items() if isinstance(v, (int, float))})
         out[key] = {n: summary([r[key].get(n, np.nan) for r in ok]) for n in names}
+    # Every identity render counts; one where dlib finds no face counts as not recognised.
+    ids = [v for r in ok for k, v in r["metrics"].items() if k.startswith("identity_")]
+    out["identity_same_person_rate"] = (
+        sum(v is not None and v < SAME_PERSON for v in ids) / len(ids) if ids else None
+    )
     out["peak_rss_mb"] = max((r["peak_rss_mb"] for r in rows), default=0.0)
     return out
 

@@ -13,7 +13,7 @@ Losses (all scaled so that 1.0 = 1% of the face-box diagonal, squared):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -55,7 +55,6 @@ class FitResult:
     camera: Camera
     landmarks_2d: np.ndarray
     error: float
-    history: list[float] = field(default_factory=list)
 
     @property
     def head_angles_deg(self) -> dict[str, float]:
@@ -172,8 +171,6 @@ def fit_landmarks(
         f = focal0 * torch.exp(log_focal)
         return x[:, :2] / x[:, 2:3] * f + c, x, f
 
-    history: list[float] = []
-
     def run(params, iterations, with_shape):
         opt = torch.optim.Adam(params, lr=s.learning_rate)
         weights = torch.ones(len(target))
@@ -182,7 +179,7 @@ def fit_landmarks(
             v = landmarks_3d(with_shape)
             uv, x, f = project(v)
             if i % 20 == 0:
-                weights = _facing_weights(v.detach(), x.detach(), rot.detach(), emb_faces, model, basis)
+                weights = _facing_weights(x.detach(), rot.detach(), emb_faces, model)
             err = ((uv - target) * scale).pow(2).sum(1)
             loss = (weights * err).sum() / weights.sum()
             # Relative depth: mediapipe z ~ pixels, same scale as x; compare centred profiles.
@@ -199,7 +196,6 @@ def fit_landmarks(
                 phen.clamp_(-0.5, 0.5)
                 local.clamp_(-1, 1)
                 log_focal.clamp_(-1.0, 1.0)
-            history.append(float(loss))
 
     run([rot, trans, log_focal], s.rigid_iterations, with_shape=False)
     run([rot, trans, log_focal, phen, local, act_logit], s.full_iterations, with_shape=True)
@@ -218,11 +214,10 @@ def fit_landmarks(
         camera=camera,
         landmarks_2d=uv.astype(np.float32),
         error=error,
-        history=history,
     )
 
 
-def _facing_weights(v, x, rot, emb_faces, model: HeadModel, basis) -> torch.Tensor:
+def _facing_weights(x, rot, emb_faces, model: HeadModel) -> torch.Tensor:
     """(N,) weight per landmark: the cosine between its surface normal and the direction to
     the camera, floored at 0.2 (points on the far side of a turned face count less)."""
     tri = torch.from_numpy(model.faces[emb_faces].astype(np.int64))

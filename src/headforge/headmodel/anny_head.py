@@ -23,7 +23,8 @@ from headforge.paths import cache_dir
 from headforge.headmodel.uv_layout import repack_head_uvs
 
 MODEL_NAME = "anny-head"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
+FACE_MAGNIFY = 5.0  # radial magnification of the face in the texture layout (see uv_layout)
 ANNY_KWARGS = dict(rig="makehuman-head", topology="head", local_changes="all", facial_actions="all")
 # Local changes whose largest displacement on the head stays under this (metres) are dropped.
 MIN_EFFECT_M = 1e-4
@@ -141,7 +142,7 @@ def build_cache(path: Path | None = None) -> Path:
         version=np.array(f"anny-{anny.__version__}/cache-{CACHE_VERSION}"),
         template=(template - origin).astype(np.float32),
         faces=faces,
-        uvs=repack_head_uvs(uvs, face_uvs).astype(np.float32),
+        uvs=repack_head_uvs(uvs, face_uvs, _face_centre_uv(template, faces, uvs, face_uvs), FACE_MAGNIFY).astype(np.float32),
         face_uvs=face_uvs,
         phenotype_names=np.array(labels_p),
         phenotype_basis=to_head_frame(phenotype_basis).astype(np.float32),
@@ -153,6 +154,15 @@ def build_cache(path: Path | None = None) -> Path:
     )
     os.replace(tmp, path)
     return path
+
+
+def _face_centre_uv(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, face_uvs: np.ndarray) -> np.ndarray:
+    """Texture coordinate of the face's centre: a little above the nose tip (max +Z vertex)."""
+    tip = vertices[:, 2].argmax()
+    target = vertices[tip] + np.array([0.0, 0.015, -0.02])
+    nearest = np.linalg.norm(vertices - target, axis=1).argmin()
+    corner = np.argwhere(faces == nearest)[0]
+    return uvs[face_uvs[corner[0], corner[1]]]
 
 
 def eyeball_vertices(faces: np.ndarray, n_vertices: int) -> np.ndarray:

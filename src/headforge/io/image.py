@@ -360,7 +360,7 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
 def _unidentified_message(data: bytes, label: str, magic: str | None) -> str:
     """Why PIL could not identify ``data``: text, a broken known format, or unknown bytes."""
     head = data[:512]
-    if not any(b < 0x20 and b not in b"\t\n\r\f" or b == 0x7F for b in head):
+    if not any((b < 0x20 and b not in b"\t\n\r\f") or b == 0x7F for b in head):
         return f"{label} is not an image: it contains text"
     if magic:
         return f"{label} is not a readable image: the {magic} data is truncated or corrupt"

@@ -38,6 +38,34 @@ class Camera:
         z = np.maximum(p[:, 2:3], 1e-9)
         return p[:, :2] / z * self.focal + np.array([self.cx, self.cy])
 
+    def resized(self, factor: float, width: int, height: int) -> "Camera":
+        """The same camera for an image ``factor`` times larger (pixel centres kept aligned)."""
+        return Camera(
+            width, height, self.focal * factor, (self.cx + 0.5) * factor - 0.5,
+            (self.cy + 0.5) * factor - 0.5, self.R.copy(), self.t.copy(),
+        )
+
+    def to_screen(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) world points -> (N, 3) (x_pixel, y_pixel, camera z in metres), unclamped:
+        points at z <= 0 (behind the camera) get non-finite or meaningless pixels."""
+        p = self.to_camera(np.asarray(points, np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xy = p[:, :2] / p[:, 2:3] * self.focal + np.array([self.cx, self.cy])
+        return np.column_stack([xy, p[:, 2]])
+
+    def scaled(self, factor: int) -> "Camera":
+        """The same view on a ``factor`` times finer pixel grid (for supersampling): pixel
+        (i, j) of this camera covers the factor x factor block starting at (i*f, j*f)."""
+        return Camera(
+            self.width * factor,
+            self.height * factor,
+            self.focal * factor,
+            (self.cx + 0.5) * factor - 0.5,
+            (self.cy + 0.5) * factor - 0.5,
+            self.R,
+            self.t,
+        )
+
     @staticmethod
     def orbit(
         width: int,

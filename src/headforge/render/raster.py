@@ -1,10 +1,13 @@
-"""Vectorised triangle rasteriser with an exact z-buffer (pure numpy, deterministic).
+"""Vectorised triangle rasteriser with a per-pixel z-buffer (pure numpy, deterministic).
 
 Screen frame: x right, y down, in pixels; pixel centres at integer coordinates, so pixel
 (row i, column j) is sampled at (x=j, y=i). Depth is positive in front of the camera and
 smaller depth is nearer. A pixel belongs to a triangle when its centre lies inside or on an
-edge; the edge tests are exactly antisymmetric across a shared edge, so meshes rasterise
-without cracks. Both windings are drawn unless ``cull_backfaces``.
+edge. Triangles are scanned row by row; where a row crosses an edge, the crossing is
+computed from that edge's two end points alone, identically for both faces that share it,
+so meshes rasterise without cracks. Both windings are drawn unless ``cull_backfaces``.
+Each pixel keeps the face with the smallest depth interpolated at its centre (compared in
+float32), ties going to the lower face index; no painter's ordering is involved.
 """
 from __future__ import annotations
 
@@ -12,15 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Upper bounds on the work arrays: at most this many (face, row) spans (~250 bytes each)
+from headforge.render.batching import chunk_ranges, expand
+
+# Upper bounds on the work arrays: at most this many (face, row) spans (~150 bytes each)
 # and candidate pixels (~80 bytes each) are expanded at once, so memory stays < ~150 MB.
-_MAX_ROWS = 1 << 18
+_MAX_ROWS = 1 << 19
 _MAX_CANDIDATES = 1 << 20
-# Slack (pixels) when turning a span's end points into pixel columns; the end pixels are
-# then decided by the exact edge test.
-_SPAN_EPS = 1e-6
 _EMPTY_KEY = np.iinfo(np.int64).max
-_INF_BITS = np.array(np.inf).view(np.int64)
+_INF32_BITS = np.array(np.inf, np.float32).view(np.int32)
 
 
 @dataclass
@@ -65,19 +67,14 @@ def rasterize(
     """
     pts = np.asarray(points, np.float64)
     faces = np.asarray(faces, np.int64).reshape(-1, 3)
-    buf = _Buffers.empty(width, height)
+    keys = np.full(width * height, _EMPTY_KEY, np.int64)
     tri = _triangles(pts, faces, width, height, perspective, cull_backfaces)
     if tri is not None:
-        face_bits = max(1, int(len(faces) - 1).bit_length())
-        for lo, hi in _chunks(tri.n_rows, _MAX_ROWS):
+        for lo, hi in chunk_ranges(tri.n_rows, _MAX_ROWS):
             spans = _spans(tri, lo, hi, width)
-            for start, stop in _chunks(spans.n, _MAX_CANDIDATES):
-                _draw(tri, spans, start, stop, face_bits, buf)
-    return Fragments(
-        buf.face.reshape(height, width),
-        buf.bary.reshape(height, width, 3),
-        buf.depth.reshape(height, width),
-    )
+            for start, stop in chunk_ranges(spans.n, _MAX_CANDIDATES):
+                _z_test(tri, spans, start, stop, keys)
+    return _fragments(tri, keys, width, height)
 
 
 def rasterize_uv(uvs: np.ndarray, face_uvs: np.ndarray, size: int) -> Fragments:
@@ -92,68 +89,43 @@ def rasterize_uv(uvs: np.ndarray, face_uvs: np.ndarray, size: int) -> Fragments:
     return rasterize(pts, face_uvs, size, size)
 
 
-
-
-@dataclass
-class _Buffers:
-    """Flat (H*W,) image buffers; ``key`` packs depth and face for the z-test."""
-
-    width: int
-    key: np.ndarray
-    face: np.ndarray
-    bary: np.ndarray
-    depth: np.ndarray
-
-    @staticmethod
-    def empty(width: int, height: int) -> "_Buffers":
-        n = width * height
-        return _Buffers(
-            width,
-            np.full(n, _EMPTY_KEY, np.int64),
-            np.full(n, -1, np.int32),
-            np.zeros((n, 3), np.float32),
-            np.full(n, np.inf, np.float32),
-        )
-
-
 @dataclass
 class _Triangles:
-    """The drawable faces (K of them) with sign-normalised edge equations.
+    """The K drawable faces: scanline set-up, depth plane and barycentric planes.
 
-    Edge i (opposite corner i) is e_i(x, y) = a[i] * x + b[i] * y + c[i], >= 0 on the
-    inside; the screen-space barycentric weight of corner i is e_i * inv_area2. The
-    interpolated depth value is sum_i e_i * d_i: depth itself, or 1/depth if perspective.
-    Per-corner arrays are (3, K) so that per-corner operations run on contiguous rows.
+    Corners sorted by screen y are top (x_top, y_top), mid and bottom; the slopes are
+    dx/dy of the edges top-bottom (long), top-mid (upper), mid-bottom (lower), 0 when
+    horizontal. The depth value (depth, or 1/depth with perspective) is the plane
+    p * x + q * y + s. Barycentric weight i (input corner order) is proportional to the
+    plane u[i] * x + v[i] * y + w[i], (3, K) arrays, >= 0 inside the triangle.
     """
 
-    face: np.ndarray  # (K,) index into the input faces
-    a: np.ndarray  # (3, K)
-    b: np.ndarray  # (3, K)
-    c: np.ndarray  # (3, K)
-    d: np.ndarray  # (3, K)
-    inv_area2: np.ndarray  # (K,)
-    z: np.ndarray  # (3, K) corner depths
-    perspective: bool
+    face: np.ndarray  # (K,) index into the input faces, increasing
+    x_top: np.ndarray
+    y_top: np.ndarray
+    x_mid: np.ndarray
+    y_mid: np.ndarray
+    slope_long: np.ndarray
+    slope_upper: np.ndarray
+    slope_lower: np.ndarray
     y0: np.ndarray  # (K,) first pixel row
     n_rows: np.ndarray  # (K,)
-    x0: np.ndarray  # (K,) bounding box columns, clipped to the image
-    x1: np.ndarray
+    p: np.ndarray
+    q: np.ndarray
+    s: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    w: np.ndarray
+    perspective: bool
 
 
 def _triangles(pts, faces, width, height, perspective, cull_backfaces) -> _Triangles | None:
-    tri = pts[faces.T]  # (3 corners, F, 3 coords)
-    x, y, z = tri[..., 0], tri[..., 1], tri[..., 2]
-    xj, yj = np.roll(x, -1, 0), np.roll(y, -1, 0)
-    xk, yk = np.roll(x, -2, 0), np.roll(y, -2, 0)
-    # Written so that swapping j and k negates every rounded value exactly: a pixel on an
-    # edge shared by two faces is then inside at least one of them (no cracks).
-    a = yj - yk
-    b = xk - xj
-    c = xj * yk - yj * xk
-    area2 = c[0] + c[1] + c[2]  # twice the signed area; > 0 when clockwise as seen on screen (y down)
+    x, y, z = (np.ascontiguousarray(pts[:, i]).take(faces.T) for i in range(3))  # (3, F)
+    area2 = (x[1] - x[0]) * (y[2] - y[0]) - (x[2] - x[0]) * (y[1] - y[0])  # > 0: clockwise on screen
     with np.errstate(invalid="ignore"):
-        keep = np.isfinite(tri).all((0, 2)) & (z > 0).all(0) & (np.abs(area2) > 1e-12)
-        keep &= (x.max(0) >= 0) & (x.min(0) <= width - 1) & (y.max(0) >= 0) & (y.min(0) <= height - 1)
+        keep = np.isfinite(x).all(0) & np.isfinite(y).all(0) & np.isfinite(z).all(0) & (z > 0).all(0)
+        keep &= (np.abs(area2) > 1e-12) & (x.max(0) >= 0) & (x.min(0) <= width - 1)
+        keep &= (y.max(0) >= 0) & (y.min(0) <= height - 1)
         if cull_backfaces:
             keep &= area2 > 0
     idx = np.flatnonzero(keep)
@@ -161,109 +133,120 @@ def _triangles(pts, faces, width, height, perspective, cull_backfaces) -> _Trian
         return None
     x, y, z = x[:, idx], y[:, idx], z[:, idx]
     sign = np.sign(area2[idx])
+    xj, yj, xk, yk = np.roll(x, -1, 0), np.roll(y, -1, 0), np.roll(x, -2, 0), np.roll(y, -2, 0)
+    a, b, c = (yj - yk) * sign, (xk - xj) * sign, (xj * yk - yj * xk) * sign  # edge i: >= 0 inside
     inv_area2 = 1.0 / np.abs(area2[idx])
-    y0 = np.maximum(np.ceil(y.min(0)), 0).astype(np.int64)
-    y1 = np.minimum(np.floor(y.max(0)), height - 1).astype(np.int64)
+    d = inv_area2 / z if perspective else inv_area2 * z  # value = sum_i edge_i * d_i
+    weight = 1.0 / z if perspective else np.ones_like(z)  # perspective-correct bary ~ edge_i / z_i
+    top, mid, bot = _sort_by_y(x, y)
+    y0 = np.maximum(np.ceil(top[1]), 0).astype(np.int64)
+    y1 = np.minimum(np.floor(bot[1]), height - 1).astype(np.int64)
     return _Triangles(
         face=idx,
-        a=a[:, idx] * sign,
-        b=b[:, idx] * sign,
-        c=c[:, idx] * sign,
-        d=inv_area2 / z if perspective else inv_area2 * z,
-        inv_area2=inv_area2,
-        z=z,
-        perspective=perspective,
+        x_top=top[0],
+        y_top=top[1],
+        x_mid=mid[0],
+        y_mid=mid[1],
+        # Each edge is walked from its upper end point, whichever face it belongs to.
+        slope_long=_slope(top, bot),
+        slope_upper=_slope(top, mid),
+        slope_lower=_slope(mid, bot),
         y0=y0,
         n_rows=np.maximum(y1 - y0 + 1, 0),
-        x0=np.maximum(np.ceil(x.min(0)), 0).astype(np.int64),
-        x1=np.minimum(np.floor(x.max(0)), width - 1).astype(np.int64),
+        p=np.add.reduce(a * d),
+        q=np.add.reduce(b * d),
+        s=np.add.reduce(c * d),
+        u=a * weight,
+        v=b * weight,
+        w=c * weight,
+        perspective=perspective,
     )
 
 
-def _chunks(counts: np.ndarray, budget: int):
-    """Yield (start, stop) index ranges whose counts sum to <= budget (or a single item)."""
-    ends = np.cumsum(counts)
-    start = 0
-    while start < len(counts):
-        base = ends[start - 1] if start else 0
-        stop = max(int(np.searchsorted(ends, base + budget, "right")), start + 1)
-        yield start, stop
-        start = stop
+def _sort_by_y(x: np.ndarray, y: np.ndarray):
+    """(3, K) corner coordinates -> top, mid, bottom corners as (x, y) pairs of (K,)."""
+    c = [(x[0], y[0]), (x[1], y[1]), (x[2], y[2])]
+    for i, j in ((0, 1), (1, 2), (0, 1)):
+        swap = c[j][1] < c[i][1]
+        c[i], c[j] = (
+            (np.where(swap, c[j][0], c[i][0]), np.where(swap, c[j][1], c[i][1])),
+            (np.where(swap, c[i][0], c[j][0]), np.where(swap, c[i][1], c[j][1])),
+        )
+    return c
 
 
-def _expand(counts: np.ndarray, start: int):
-    """For items start.. with these counts: (item index, 0-based position within item)."""
-    item = np.repeat(np.arange(start, start + len(counts)), counts)
-    pos = np.arange(len(item)) - np.repeat(np.cumsum(counts) - counts, counts)
-    return item, pos
-
-
-def _inside(a: np.ndarray, r: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Exact edge test at column x of rows with edges a * x + r: (3, R), (3, R), (R,)."""
-    e = a * x.astype(np.float64) + r
-    return (e[0] >= 0) & (e[1] >= 0) & (e[2] >= 0)
+def _slope(start, end) -> np.ndarray:
+    dy = end[1] - start[1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(dy > 0, (end[0] - start[0]) / dy, 0.0)
 
 
 @dataclass
 class _Spans:
-    """One entry per (face, pixel row): the run of inside pixels x0 .. x0 + n - 1.
-
-    Along the run the depth value is alpha * (x - x0) + value0 and edge i is
-    e_i = a_i * x + r_i with r (3, R); pix0 is the flat index of the first pixel."""
+    """One entry per (face, pixel row): the inside pixels of that row, n of them, the
+    first at flat index pix0. Along the run the depth value is value0 + p * offset."""
 
     k: np.ndarray  # (R,) index into _Triangles
-    face: np.ndarray  # (R,) index into the input faces
-    x0: np.ndarray
     pix0: np.ndarray
     n: np.ndarray
-    r: np.ndarray
-    alpha: np.ndarray
-    value0: np.ndarray
+    p: np.ndarray  # float32
+    value0: np.ndarray  # float32
 
 
 def _spans(tri: _Triangles, lo: int, hi: int, width: int) -> _Spans:
-    k, pos = _expand(tri.n_rows[lo:hi], lo)
+    k, pos = expand(tri.n_rows[lo:hi], lo)
     y = tri.y0.take(k) + pos
-    a = tri.a.take(k, 1)
-    r = tri.b.take(k, 1) * y.astype(np.float64) + tri.c.take(k, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bound = -r / a
-    bx0, bx1 = tri.x0.take(k), tri.x1.take(k)
-    left = np.clip(np.maximum.reduce(np.where(a > 0, bound, -np.inf)), bx0 - 1, bx1 + 1)
-    right = np.clip(np.minimum.reduce(np.where(a < 0, bound, np.inf)), bx0 - 1, bx1 + 1)
-    x0 = np.maximum(np.ceil(left - _SPAN_EPS), bx0).astype(np.int64)
-    x1 = np.minimum(np.floor(right + _SPAN_EPS), bx1).astype(np.int64)
-    # Only the end pixels can be within rounding of an edge: settle them exactly.
-    x0 += ~_inside(a, r, x0)
-    x1 -= ~_inside(a, r, x1)
-    empty = np.logical_or.reduce((a == 0) & (r < 0))
-    n = np.where(empty, 0, np.maximum(x1 - x0 + 1, 0))
-    d = tri.d.take(k, 1)
-    alpha = np.add.reduce(a * d)
-    value0 = alpha * x0 + np.add.reduce(r * d)
-    return _Spans(k, tri.face.take(k), x0, y * width + x0, n, r, alpha, value0)
+    yf = y.astype(np.float64)
+    dy_top = yf - tri.y_top.take(k)
+    y_mid = tri.y_mid.take(k)
+    x_top = tri.x_top.take(k)
+    x_long = x_top + dy_top * tri.slope_long.take(k)
+    x_short = np.where(
+        yf < y_mid,
+        x_top + dy_top * tri.slope_upper.take(k),
+        tri.x_mid.take(k) + (yf - y_mid) * tri.slope_lower.take(k),
+    )
+    x0 = np.clip(np.ceil(np.minimum(x_long, x_short)), 0, width).astype(np.int64)
+    x1 = np.clip(np.floor(np.maximum(x_long, x_short)), -1, width - 1).astype(np.int64)
+    p = tri.p.take(k)
+    value0 = p * x0 + tri.q.take(k) * yf + tri.s.take(k)
+    return _Spans(k, y * width + x0, np.maximum(x1 - x0 + 1, 0), p.astype(np.float32), value0.astype(np.float32))
 
 
-def _draw(tri: _Triangles, sp: _Spans, start: int, stop: int, face_bits: int, buf: _Buffers):
-    """Z-test the pixels of spans start..stop and write the nearest into the buffers."""
-    row, pos = _expand(sp.n[start:stop], start)
+def _z_test(tri: _Triangles, sp: _Spans, start: int, stop: int, keys: np.ndarray):
+    """Z-test the pixels of spans start..stop into the flat (H*W,) ``keys``.
+
+    A key packs the float32 depth value (order-preserving bits, nearest smallest) above
+    the triangle index: nearest depth wins, then the lowest face index."""
+    row, pos = expand(sp.n[start:stop], start)
     pix = sp.pix0.take(row) + pos
-    value = sp.alpha.take(row) * pos + sp.value0.take(row)
-    # Positive floats order like their bit patterns; with perspective the value is 1/depth,
-    # so its order is flipped. Nearest depth wins, then the lowest face index.
-    order = value.view(np.int64)
-    if tri.perspective:
-        order = _INF_BITS - order
-    key = ((order >> face_bits) << face_bits) | sp.face.take(row)
-    np.minimum.at(buf.key, pix, key)
-    win = np.flatnonzero(buf.key.take(pix) == key)
-    row, pix, value = row.take(win), pix.take(win), value.take(win)
-    k = sp.k.take(row)
-    x = sp.x0.take(row) + pos.take(win)
-    bary = (tri.a.take(k, 1) * x + sp.r.take(row, 1)) * tri.inv_area2.take(k)
-    if tri.perspective:
-        bary /= tri.z.take(k, 1)
-        bary /= np.add.reduce(bary)
-    buf.face[pix] = sp.face.take(row)
-    buf.bary[pix] = bary.T
-    buf.depth[pix] = 1.0 / value if tri.perspective else value
+    value = sp.p.take(row) * pos.astype(np.float32) + sp.value0.take(row)
+    value = np.maximum(value, np.float32(1e-30), out=value)  # rounding must not flip the sign
+    order = value.view(np.int32)  # positive floats order like their bit patterns
+    if tri.perspective:  # the value is 1/depth: flip
+        order = _INF32_BITS - order
+    key = (order.astype(np.int64) << 32) | sp.k.take(row)
+    np.minimum.at(keys, pix, key)
+
+
+def _fragments(tri: _Triangles | None, keys: np.ndarray, width: int, height: int) -> Fragments:
+    """Decode the z-test keys into faces, depths and barycentric weights, in blocks of
+    pixels to bound the temporary memory."""
+    face = np.full(width * height, -1, np.int32)
+    bary = np.zeros((width * height, 3), np.float32)
+    depth = np.full(width * height, np.inf, np.float32)
+    for start in range(0, len(keys), _MAX_CANDIDATES):
+        pix = start + np.flatnonzero(keys[start : start + _MAX_CANDIDATES] != _EMPTY_KEY)
+        if len(pix) == 0:
+            continue
+        key = keys[pix]
+        k = key & 0xFFFFFFFF
+        order = (key >> 32).astype(np.int32)
+        value = (_INF32_BITS - order if tri.perspective else order).view(np.float32)
+        x, y = (pix % width).astype(np.float64), (pix // width).astype(np.float64)
+        weight = np.maximum(tri.u.take(k, 1) * x + tri.v.take(k, 1) * y + tri.w.take(k, 1), 0)
+        weight /= np.maximum(np.add.reduce(weight), 1e-300)
+        face[pix] = tri.face.take(k)
+        bary[pix] = weight.T
+        depth[pix] = 1 / value if tri.perspective else value
+    return Fragments(face.reshape(height, width), bary.reshape(height, width, 3), depth.reshape(height, width))

@@ -1,4 +1,10 @@
-"""Where the photo can be trusted to show the face's skin: the face oval, feathered."""
+"""Where the photo can be trusted to show the face's own skin.
+
+Inside the face oval (feathered at its border, so no background reaches the skin) and either
+inside the inner face (brows, eyes, nose, mouth) or close to the skin colour sampled on the
+cheeks and nose: hair over the forehead, shadows under the jaw and background at the oval's
+edge are left to the fill.
+"""
 from __future__ import annotations
 
 import cv2
@@ -7,15 +13,41 @@ import numpy as np
 # The face-oval ring of mediapipe's 478-point mesh (forehead, temples, jaw line, chin).
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
              377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
+# Brows, eye corners, nose and mouth: their hull is always trusted (dark or red on purpose).
+INNER_FACE = [70, 63, 105, 66, 107, 336, 296, 334, 293, 300, 33, 133, 362, 263, 1, 4, 98, 327,
+              61, 291, 0, 17, 13, 14, 78, 308]
+# Cheeks and the nose bridge: where the skin colour is sampled.
+SKIN_SAMPLES = [50, 280, 101, 330, 118, 347, 6, 197, 195]
+SKIN_SAMPLE_RADIUS = 0.035  # of the face size
+FEATHER = 0.04  # of the face size
 
 
-def face_trust_mask(landmarks: np.ndarray, shape: tuple[int, int], feather: float = 0.04) -> np.ndarray:
-    """(H, W) float32 in [0, 1]: 1 inside the face oval of ``landmarks`` (478, 2) pixels, falling
-    to 0 over ``feather`` x the face size at its border (so no background reaches the skin)."""
-    h, w = shape
+def skin_likelihood(lab: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """(H, W) in [0, 1]: how close each Lab pixel is to the (N, 3) Lab skin samples
+    (robust: median and MAD; lightness tolerated three times more than chroma)."""
+    med = np.median(samples, axis=0)
+    mad = np.median(np.abs(samples - med), axis=0) * 1.4826
+    scale = np.maximum(mad * np.array([3.0, 1.0, 1.0]), np.array([0.12, 0.02, 0.02]))
+    d2 = (((lab - med) / (3 * scale)) ** 2).sum(-1)
+    return np.exp(-d2).astype(np.float32)
+
+
+def face_trust_mask(landmarks: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """(H, W) float32 in [0, 1] for an (H, W, 3) uint8 photo and its (478, 2) pixel landmarks."""
+    h, w = photo.shape[:2]
     oval = landmarks[FACE_OVAL].astype(np.float32)
     size = float(np.ptp(oval, axis=0).max())
     mask = np.zeros((h, w), np.uint8)
     cv2.fillPoly(mask, [np.round(oval).astype(np.int32)], 255)
-    inside = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
-    return np.clip(inside / max(feather * size, 1.0), 0, 1).astype(np.float32)
+    inside = np.clip(cv2.distanceTransform(mask, cv2.DIST_L2, 5) / max(FEATHER * size, 1.0), 0, 1)
+
+    inner = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(inner, cv2.convexHull(np.round(landmarks[INNER_FACE]).astype(np.int32)), 255)
+    lab = cv2.cvtColor(photo.astype(np.float32) / 255, cv2.COLOR_RGB2Lab) / np.array([100, 128, 128], np.float32)
+    disc = np.zeros((h, w), np.uint8)
+    radius = max(2, int(SKIN_SAMPLE_RADIUS * size))
+    for x, y in landmarks[SKIN_SAMPLES]:
+        cv2.circle(disc, (int(round(x)), int(round(y))), radius, 255, -1)
+    skin = skin_likelihood(lab, lab[disc > 0])
+    skin = np.maximum(skin, cv2.GaussianBlur(inner.astype(np.float32) / 255, (0, 0), max(1.0, 0.02 * size)))
+    return (inside * skin).astype(np.float32)

@@ -20,6 +20,7 @@ from headforge.render.raster import rasterize, rasterize_uv
 VISIBILITY_TOLERANCE_M = 0.004
 MIN_FACING = 0.2
 MIRROR_TRUST = 0.8
+PRIOR_WEIGHT = 0.003  # per texel: low, so the border colours of the observed face reach far
 
 
 @dataclass
@@ -133,7 +134,7 @@ def unwrap_texture(
     # Skin tone: robust median of well-observed texels, a weak everywhere-prior for the fill.
     good = observed > 0.7
     tone = np.median(colour[good], axis=0) if good.sum() > 50 else np.array([180, 140, 120], np.float32)
-    prior_w = 0.02 * texels.inside
+    prior_w = PRIOR_WEIGHT * texels.inside
     weights = total + prior_w * (1 - total)
     data = blend * total[..., None] + tone * (prior_w * (1 - total))[..., None]
     filled = pull_push(data, weights)

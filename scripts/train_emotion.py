@@ -1,0 +1,171 @@
+"""Train the emotion -> ARKit mapping and write src/headforge/emotion/data/emotion_mlp.json.
+
+    python scripts/train_emotion.py               # train, write the JSON, print held-out error
+    python scripts/train_emotion.py --refit-photos /work/shared/portraits   # refresh photo fits
+
+Data: (1) EMFACS prototypes (headforge.emotion.prototypes) at random intensities and mixtures,
+clamped by the eyelid/lip limits; (2) expressive portraits labelled by hand in
+scripts/emotion_photo_labels.json, whose target is the expression our own pipeline fits
+(stored in that file, so training needs neither the photos nor the pipeline). A fixed seed and
+one CPU thread make the written JSON byte-identical from run to run (about 20 s).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headforge.emotion.mapping import COMBINE_RULE, EMOTIONS, MAPPING_PATH, SCHEMA, mapping_from_json
+from headforge.emotion.plausibility import all_pairs, derive_limit
+from headforge.emotion.prototypes import sample_intensities, target_actions
+from headforge.headmodel.anny_head import load_head_model
+
+LABELS_PATH = Path(__file__).parent / "emotion_photo_labels.json"
+SEED = 0
+SAMPLES = 12000
+HELD_OUT = 0.1
+HIDDEN = 32
+STEPS = 3000
+LEARNING_RATE = 3e-3
+PHOTO_WEIGHT = 0.1  # share of the loss the photo samples carry together
+DIGITS = 6  # significant digits of the stored weights
+
+
+class EmotionNet(torch.nn.Module):
+    """7 -> HIDDEN -> HIDDEN -> 52, ReLU; outputs tanh(f(x) - f(0)) (the JSON's formula before
+    the final max(0, .), which the loss treats as a hinge)."""
+
+    def __init__(self, n_out: int):
+        super().__init__()
+        self.f = torch.nn.Sequential(
+            torch.nn.Linear(len(EMOTIONS), HIDDEN), torch.nn.ReLU(),
+            torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.ReLU(),
+            torch.nn.Linear(HIDDEN, n_out),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.f(x) - self.f(torch.zeros_like(x[:1])))
+
+
+def loss_terms(raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(N,) mean squared error of max(0, raw) against target, pulling raw up where target > 0."""
+    return torch.where(target > 0, (raw - target) ** 2, torch.relu(raw) ** 2).mean(1)
+
+
+def photo_samples(model_actions: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(names, (M, 7) labelled intensities, (M, 52) fitted expressions) from the labels file."""
+    labels = json.loads(LABELS_PATH.read_text())["photos"]
+    names = sorted(labels)
+    x = np.array([[labels[n]["emotions"].get(e, 0.0) for e in EMOTIONS] for n in names], float)
+    y = np.array([[labels[n]["fitted_arkit"][a] for a in model_actions] for n in names], float)
+    return names, x.reshape(len(names), len(EMOTIONS)), y.reshape(len(names), len(model_actions))
+
+
+def refit_photos(folder: Path) -> None:
+    """Reconstruct every labelled photo in ``folder`` and store its fitted expression."""
+    import headforge
+
+    doc = json.loads(LABELS_PATH.read_text())
+    for name, entry in sorted(doc["photos"].items()):
+        fitted = headforge.reconstruct(folder / name, texture_size=512).params["expression"]["fitted_arkit"]
+        entry["fitted_arkit"] = {k: round(v, 4) for k, v in fitted.items()}
+        print(f"fitted {name}")
+    LABELS_PATH.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def train(x: np.ndarray, y: np.ndarray, weight: np.ndarray, n_out: int) -> EmotionNet:
+    """Full-batch Adam on weighted samples; deterministic on one CPU thread."""
+    torch.manual_seed(SEED)
+    net = EmotionNet(n_out).double()
+    opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, STEPS)
+    xt, yt, wt = (torch.from_numpy(a) for a in (x, y, weight))
+    for _ in range(STEPS):
+        opt.zero_grad()
+        loss = (wt * loss_terms(net(xt), yt)).sum() / wt.sum()
+        loss.backward()
+        opt.step()
+        sched.step()
+    return net
+
+
+def mapping_document(net: EmotionNet, actions: list[str], limits) -> dict:
+    """The JSON document: rounded layers, limits (over the actions they involve) and the rules."""
+    def rounded(t) -> list:
+        return np.vectorize(lambda v: float(f"{v:.{DIGITS}g}"))(t.detach().numpy()).tolist()
+
+    linear = [m for m in net.f if isinstance(m, torch.nn.Linear)]
+    return {
+        "schema": SCHEMA,
+        "emotions": list(EMOTIONS),
+        "actions": actions,
+        "layers": [{"weight": rounded(m.weight), "bias": rounded(m.bias)} for m in linear],
+        "hidden_activation": "relu",
+        "output": "max(0, tanh(f(x) - f(0)))",
+        "combine": COMBINE_RULE,
+        "limits": [
+            {
+                "name": lim.name,
+                "actions": [actions[k] for k in np.flatnonzero(lim.closure.any(axis=0))],
+                "closure": [[float(f"{c:.4g}") for c in row[lim.closure.any(axis=0)]] for row in lim.closure],
+            }
+            for lim in limits
+        ],
+        "training": {"script": "scripts/train_emotion.py", "seed": SEED, "samples": SAMPLES},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--refit-photos", type=Path, help="folder of the labelled photos: refresh their fits first")
+    parser.add_argument("--out", type=Path, default=MAPPING_PATH)
+    args = parser.parse_args(argv)
+    if args.refit_photos:
+        refit_photos(args.refit_photos)
+    t0 = time.perf_counter()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    model = load_head_model()
+    actions = list(model.action_names)
+    limits = [derive_limit(model, pairs) for pairs in all_pairs(model)]
+
+    def clamp(a: np.ndarray) -> np.ndarray:
+        for lim in limits:
+            a = lim.apply(a)
+        return a
+
+    rng = np.random.default_rng(SEED)
+    x = sample_intensities(rng, SAMPLES)
+    y = clamp(target_actions(x, actions))
+    held = rng.permutation(SAMPLES)[: int(HELD_OUT * SAMPLES)]
+    train_mask = np.ones(SAMPLES, bool)
+    train_mask[held] = False
+
+    names, px, py = photo_samples(actions)
+    photo_held = np.arange(len(names)) % 3 == 2  # every third photo is held out
+    px_train, py_train = px[~photo_held], py[~photo_held]
+    n_gen = train_mask.sum()
+    w = np.concatenate([np.ones(n_gen), np.full(len(px_train), PHOTO_WEIGHT * n_gen / max(len(px_train), 1))])
+    net = train(np.vstack([x[train_mask], px_train]), np.vstack([y[train_mask], py_train]), w, len(actions))
+
+    doc = mapping_document(net, actions, limits)
+    args.out.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    mapping = mapping_from_json(doc)
+    err = np.abs(mapping(x[held]) - y[held])
+    print(f"held-out prototypes ({len(held)} samples): mean abs error {err.mean():.4f}, "
+          f"95th percentile {np.percentile(err, 95):.4f}, max {err.max():.4f} (action units, 0-1)")
+    for split, mask in (("training", ~photo_held), ("held-out", photo_held)):
+        if mask.any():
+            perr = np.abs(mapping(px[mask]) - py[mask]).mean(1)
+            print(f"{split} photos: " + ", ".join(f"{n} {e:.3f}" for n, e in zip(np.array(names)[mask], perr)))
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.1f} KiB) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

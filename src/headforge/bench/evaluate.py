@@ -1,0 +1,99 @@
+"""Quality of one avatar against its photo: the benchmark's per-photo metrics and images.
+
+- PSNR / SSIM between the photo and the avatar rendered unlit in the fitted camera, over the
+  face (the landmarks' face oval, where the head covers it) and over the whole rendered head;
+- LPIPS (AlexNet) on the face crop, the render pasted over the photo;
+- identity: dlib 128-D descriptor distances, photo vs the render in the input view and vs
+  renders turned to yaw -40, -20, +20, +40 degrees (unlit, grey background);
+- the landmark error of the fit.
+Images are computed on a copy whose longest side is at most ``EVAL_SIDE`` pixels.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from headforge.avatar import Avatar
+from headforge.bench.metrics import face_mask_from_landmarks, masked_psnr, masked_ssim
+from headforge.errors import ModelError
+from headforge.export.preview import VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET, face_crop
+from headforge.io.image import load_photo, working_copy
+from headforge.render import render_mesh
+from headforge.render.camera import Camera
+from headforge.texture.trust import FACE_OVAL
+
+EVAL_SIDE = 768
+NOVEL_YAWS = (-40, -20, 20, 40)
+THUMB = 192
+BACKGROUND = (128, 128, 128)
+
+
+class Evaluator:
+    """Scores avatars and writes the report's images into ``image_dir``."""
+
+    def __init__(self, image_dir: Path) -> None:
+        from headforge.bench.identity import IdentityEncoder
+        from headforge.bench.lpips import LPIPS
+
+        self.image_dir = image_dir
+        image_dir.mkdir(parents=True, exist_ok=True)
+        self.identity = IdentityEncoder()
+        try:
+            self.lpips: LPIPS | None = LPIPS()
+        except ModelError:
+            self.lpips = None
+
+    def __call__(self, photo_path: Path, avatar: Avatar) -> dict:
+        photo, scale = working_copy(load_photo(photo_path).rgb, EVAL_SIDE)
+        h, w = photo.shape[:2]
+        camera = avatar.camera.resized(scale, w, h)
+        landmarks = avatar.landmarks * scale
+        m = avatar.mesh
+        posed = m.posed(avatar.expression)
+        render = render_mesh(posed, m.faces, camera, uvs=m.uvs, face_uvs=m.face_uvs, texture=avatar.albedo,
+                             lighting="flat", background=BACKGROUND)
+        face = face_mask_from_landmarks(landmarks, (h, w), FACE_OVAL) & render.mask
+        head = render.mask
+        pasted = np.where(head[..., None], render.image, photo)
+        metrics = {
+            "landmark_error": avatar.params["detection"]["landmark_error"],
+            "psnr_face": masked_psnr(photo, render.image, face),
+            "ssim_face": masked_ssim(photo, render.image, face),
+            "psnr_head": masked_psnr(photo, render.image, head),
+            "ssim_head": masked_ssim(photo, render.image, head),
+        }
+        crop_photo, crop_render = face_crop(photo, landmarks, 256), face_crop(pasted, landmarks, 256)
+        if self.lpips is not None:
+            metrics["lpips_face"] = self.lpips(crop_photo, crop_render)
+
+        reference = self.identity.descriptor(photo)
+        views = {"input": pasted}
+        for yaw in NOVEL_YAWS:
+            views[f"yaw{yaw:+d}"] = novel_view(avatar, yaw)
+        identity = {}
+        for name, image in views.items():
+            d = self.identity.descriptor(image)
+            identity[name] = float(np.linalg.norm(reference - d)) if reference is not None and d is not None else None
+        metrics["identity_input"] = identity["input"]
+        for yaw in NOVEL_YAWS:
+            metrics[f"identity_yaw{yaw:+d}"] = identity[f"yaw{yaw:+d}"]
+
+        stem = photo_path.stem
+        overlay = cv2.addWeighted(photo, 0.5, pasted, 0.5, 0)
+        images = {"input": crop_photo, "render": crop_render, "overlay": face_crop(overlay, landmarks, 256)}
+        images.update({k: v for k, v in views.items() if k != "input"})
+        for name, image in images.items():
+            thumb = cv2.resize(image, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(self.image_dir / f"{stem}_{name}.jpg"), cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR))
+        return {k: (None if v is None or (isinstance(v, float) and not np.isfinite(v)) else round(float(v), 5))
+                for k, v in metrics.items()}
+
+
+def novel_view(avatar: Avatar, yaw_deg: float, size: int = 384) -> np.ndarray:
+    """(size, size, 3) unlit render of the avatar turned by ``yaw_deg``, grey background."""
+    cam = Camera.orbit(size, size, yaw_deg, 0.0, VIEW_DISTANCE * 0.8, VIEW_FOV_DEG, VIEW_TARGET)
+    m = avatar.mesh
+    return render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
+                       texture=avatar.albedo, lighting="flat", background=BACKGROUND).image
