@@ -27,13 +27,13 @@ from headforge.headmodel.anny_head import load_head_model
 
 LABELS_PATH = Path(__file__).parent / "emotion_photo_labels.json"
 SEED = 0
-SAMPLES = 12000
+SAMPLES = 8000
 HELD_OUT = 0.1
-HIDDEN = 32
-STEPS = 3000
+HIDDEN = 24
+STEPS = 4000
 LEARNING_RATE = 3e-3
 PHOTO_WEIGHT = 0.1  # share of the loss the photo samples carry together
-DIGITS = 6  # significant digits of the stored weights
+DIGITS = 5  # significant digits of the stored weights
 
 
 class EmotionNet(torch.nn.Module):
@@ -81,10 +81,10 @@ def refit_photos(folder: Path) -> None:
 def train(x: np.ndarray, y: np.ndarray, weight: np.ndarray, n_out: int) -> EmotionNet:
     """Full-batch Adam on weighted samples; deterministic on one CPU thread."""
     torch.manual_seed(SEED)
-    net = EmotionNet(n_out).double()
+    net = EmotionNet(n_out)
     opt = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, STEPS)
-    xt, yt, wt = (torch.from_numpy(a) for a in (x, y, weight))
+    xt, yt, wt = (torch.from_numpy(a.astype(np.float32)) for a in (x, y, weight))
     for _ in range(STEPS):
         opt.zero_grad()
         loss = (wt * loss_terms(net(xt), yt)).sum() / wt.sum()

@@ -162,11 +162,13 @@ def test_flat_textured_quad_reproduces_texture():
 
 def test_vertex_colors_and_background():
     cam = _front_camera(32, 0.5)
-    v, f, _ = _quad(0.05)
+    v, f, uv = _quad(0.05)
     colors = np.full((4, 3), [10, 200, 30], np.uint8)
-    r = render_mesh(v, f, cam, vertex_colors=colors, lighting="flat", background=(0, 0, 255))
+    r = render_mesh(v, f, cam, uvs=uv, vertex_colors=colors, lighting="flat", background=(0, 0, 255))
     assert (r.image[r.mask] == [10, 200, 30]).all()
     assert (r.image[~r.mask] == [0, 0, 255]).all() and (~r.mask).any()
+    with pytest.raises(ValueError):
+        render_mesh(v, f, cam, texture=np.zeros((4, 4, 3), np.uint8))
 
 
 def test_sphere_silhouette_shading_and_determinism():

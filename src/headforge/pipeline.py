@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 import headforge
@@ -96,9 +95,7 @@ class Reconstructor:
         landmarks = (face.points[:, :2] + 0.5) / scale - 0.5  # photo pixels
         full_camera = fit.camera.resized(1 / scale, photo.rgb.shape[1], photo.rgb.shape[0])
         with stage("texture"):
-            # The trust mask is made on the working copy, then scaled to the photo.
             trust = face_trust_mask(face.points[:, :2], work)
-            trust = cv2.resize(trust, (photo.rgb.shape[1], photo.rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
             albedo, observed = unwrap_texture(
                 photo.rgb, full_camera, posed, m.faces, self.texel_map(opts.texture_size), trust
             )

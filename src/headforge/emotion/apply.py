@@ -20,8 +20,9 @@ MAPPING_ENTRY = "emotion_mlp.json"
 
 def apply_emotions(base: np.ndarray, emotions: Mapping[str, float], keep_expression: bool = True,
                    mapping: EmotionMapping | None = None) -> np.ndarray:
-    """(52,) float32 actions in [0, 1]: ``emotions`` ({name: intensity in [0, 1]}) applied to the
-    (52,) ``base`` expression (ignored unless ``keep_expression``)."""
+    """(52,) float32 actions in [0, 1], in ``mapping.actions`` order: ``emotions`` ({name:
+    intensity in [0, 1]}) applied to the (52,) ``base`` expression (ignored unless
+    ``keep_expression``)."""
     m = mapping or load_mapping()
     x = intensity_vector(emotions)
     start = np.asarray(base, np.float64) if keep_expression else np.zeros(len(m.actions))
@@ -49,10 +50,11 @@ def with_emotions(avatar: Avatar, emotions: Mapping[str, float], keep_expression
     params = avatar.params
     if keep_expression is None:
         keep_expression = params.get("emotions", {}).get("expression", "keep") == "keep"
-    names = avatar.mesh.morph_names
+    mapping = load_mapping()
     fitted = params["expression"]["fitted_arkit"]
-    base = np.array([fitted[n] for n in names], np.float32)
-    expression = apply_emotions(base, emotions, keep_expression)
+    result = apply_emotions([fitted[n] for n in mapping.actions], emotions, keep_expression, mapping)
+    names = avatar.mesh.morph_names
+    expression = result[[mapping.actions.index(n) for n in names]]
     new_params = {
         **params,
         "expression": {**params["expression"], "arkit": {n: round(float(v), 6) for n, v in zip(names, expression)}},

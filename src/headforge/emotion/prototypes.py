@@ -109,12 +109,15 @@ def target_actions(x: np.ndarray, actions: list[str]) -> np.ndarray:
 
 
 def sample_intensities(rng: np.random.Generator, n: int) -> np.ndarray:
-    """(n, 7) training intensities: a quarter single-emotion ramps, the rest mixtures of 2-3
-    emotions at uniform intensities (some at 0 on purpose, so near-neutral is covered)."""
+    """(n, 7) training intensities: a quarter single emotions, the rest mixtures of 2-3; each
+    intensity uniform on [0, 1.15] clipped to 1, so about one in eight sits at full intensity."""
+    def draw(size):
+        return np.minimum(rng.uniform(0.0, 1.15, size), 1.0)
+
     x = np.zeros((n, len(EMOTIONS)))
     singles = n // 4
-    x[np.arange(singles), rng.integers(0, len(EMOTIONS), singles)] = rng.uniform(0, 1, singles)
+    x[np.arange(singles), rng.integers(0, len(EMOTIONS), singles)] = draw(singles)
     for row in range(singles, n):
         chosen = rng.choice(len(EMOTIONS), size=rng.integers(2, 4), replace=False)
-        x[row, chosen] = rng.uniform(0, 1, len(chosen))
+        x[row, chosen] = draw(len(chosen))
     return x

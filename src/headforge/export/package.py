@@ -60,7 +60,7 @@ def write_zip(avatar: Avatar, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as file:
-            with zipfile.ZipFile(file, "w") as archive:
+            with zipfile.ZipFile(file, "w", compresslevel=1) as archive:
                 for name, data in entries.items():
                     archive.writestr(_entry_info(name), data)
             file.flush()

@@ -155,16 +155,15 @@ def fit_landmarks(
     act_logit = torch.logit(action_prior.clamp(0.02, 0.98)).clone().requires_grad_(True)
     c = torch.from_numpy(centre)
 
+    # Bases flattened to (K, N*3) matrices: one matrix product per group and iteration.
+    flat = {k: v.reshape(v.shape[0], -1) for k, v in basis.items() if k != "template"}
+    n_points = len(target)
+
     def landmarks_3d(with_shape: bool) -> torch.Tensor:
-        v = basis["template"]
+        v = torch.sigmoid(act_logit) @ flat["action"]
         if with_shape:
-            v = (
-                v
-                + torch.einsum("p,pnc->nc", phen, basis["phenotype"])
-                + torch.einsum("l,lnc->nc", torch.relu(local), basis["local_pos"])
-                + torch.einsum("l,lnc->nc", torch.relu(-local), basis["local_neg"])
-            )
-        return v + torch.einsum("a,anc->nc", torch.sigmoid(act_logit), basis["action"])
+            v = v + phen @ flat["phenotype"] + torch.relu(local) @ flat["local_pos"] + torch.relu(-local) @ flat["local_neg"]
+        return basis["template"] + v.reshape(n_points, 3)
 
     def project(v):
         x = v @ _rotvec_to_matrix(rot).T + trans
@@ -197,8 +196,14 @@ def fit_landmarks(
                 local.clamp_(-1, 1)
                 log_focal.clamp_(-1.0, 1.0)
 
-    run([rot, trans, log_focal], s.rigid_iterations, with_shape=False)
-    run([rot, trans, log_focal, phen, local, act_logit], s.full_iterations, with_shape=True)
+    # The tensors are tiny: one thread is fastest, and immune to other busy processes.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run([rot, trans, log_focal], s.rigid_iterations, with_shape=False)
+        run([rot, trans, log_focal, phen, local, act_logit], s.full_iterations, with_shape=True)
+    finally:
+        torch.set_num_threads(threads)
 
     with torch.no_grad():
         uv, _, f = project(landmarks_3d(True))

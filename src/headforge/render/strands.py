@@ -56,7 +56,7 @@ def render_strands(
     pix = np.flatnonzero(keys != _EMPTY_KEY)
     key = keys[pix]
     seg, t = segs.locate(key & 0xFFFFFFFF)
-    strand_id, point = np.divmod(segs.index[seg], n_points - 1)
+    strand_id, point = np.divmod(segs.index[seg], max(n_points - 1, 1))
     rgb = _strand_colors(np.asarray(colors), strand_id, point, t)
     if lighting == "studio":
         along = (point + t) / max(n_points - 1, 1)

@@ -20,6 +20,7 @@ from headforge.render.raster import rasterize, rasterize_uv
 VISIBILITY_TOLERANCE_M = 0.004
 MIN_FACING = 0.2
 MIRROR_TRUST = 0.8
+VISIBILITY_SIDE = 1024
 PRIOR_WEIGHT = 0.003  # per texel: low, so the border colours of the observed face reach far
 
 
@@ -27,18 +28,18 @@ PRIOR_WEIGHT = 0.003  # per texel: low, so the border colours of the observed fa
 class TexelMap:
     """Where each texel lies on the mesh, for one UV layout and texture size.
 
-    face: (S, S) int32 face index (-1 outside every UV island); bary: (S, S, 3) float32;
+    inside: (S, S) bool, texels on some UV island; rows, cols: (n,) indices of those texels;
+    face: (n,) int32 face under each; bary: (n, 3) float32 barycentric weights on its corners;
     mirror: (S, S, 2) float32 texel (x, y) of the left-right mirrored surface point (-1 if none).
     """
 
     size: int
+    inside: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
     face: np.ndarray
     bary: np.ndarray
     mirror: np.ndarray
-
-    @property
-    def inside(self) -> np.ndarray:
-        return self.face >= 0
 
 
 def build_texel_map(vertices, faces, uvs, face_uvs, size: int) -> TexelMap:
@@ -63,17 +64,17 @@ def build_texel_map(vertices, faces, uvs, face_uvs, size: int) -> TexelMap:
 
     mirror = np.full((size, size, 2), -1, np.float32)
     ys, xs = np.nonzero(face >= 0)
-    f = face[ys, xs]
-    mf = mirror_face[f]
+    texel_face, texel_bary = face[ys, xs], bary[ys, xs]
+    mf = mirror_face[texel_face]
     ok = mf >= 0
-    f, mf, b = f[ok], mf[ok], bary[ys[ok], xs[ok]]
+    f, mf, b = texel_face[ok], mf[ok], texel_bary[ok]
     # Barycentric weight of the mirror face's corner k is the weight of the corner mapped to it.
     uv_corners = uvs[face_uvs[mf]]  # (n, 3, 2) in the mirror face's own corner order
     mb = np.zeros_like(b)
     np.put_along_axis(mb, order[f], b, axis=1)
     muv = np.einsum("nk,nkc->nc", mb, uv_corners)
     mirror[ys[ok], xs[ok]] = np.stack([muv[:, 0] * size - 0.5, (1 - muv[:, 1]) * size - 0.5], 1)
-    return TexelMap(size, face, bary, mirror)
+    return TexelMap(size, face >= 0, ys, xs, texel_face, texel_bary, mirror)
 
 
 def unwrap_texture(
@@ -92,27 +93,28 @@ def unwrap_texture(
     """
     h, w = photo.shape[:2]
     size = texels.size
-    ys, xs = np.nonzero(texels.inside)
-    f = texels.face[ys, xs]
-    b = texels.bary[ys, xs]
-    tri = vertices[faces[f]]  # (n, 3, 3)
+    ys, xs, b = texels.rows, texels.cols, texels.bary
+    tri = vertices[faces[texels.face]].astype(np.float32)  # (n, 3, 3)
     points = np.einsum("nk,nkc->nc", b, tri)
     cam_points = camera.to_camera(points)
     pix = camera.project(points)
 
-    # Visibility: the texel's depth against the z-buffer of the posed head.
-    zbuf = rasterize(_raster_points(camera, vertices), faces, w, h).depth
-    px = np.clip(np.round(pix[:, 0]).astype(int), 0, w - 1)
-    py = np.clip(np.round(pix[:, 1]).astype(int), 0, h - 1)
+    # Visibility: the texel's depth against a z-buffer of the posed head (at most
+    # VISIBILITY_SIDE pixels: enough for the test, and cheap for a 12-megapixel photo).
+    factor = min(1.0, VISIBILITY_SIDE / max(w, h))
+    vis_camera = camera.resized(factor, max(1, round(w * factor)), max(1, round(h * factor)))
+    zbuf = rasterize(_raster_points(vis_camera, vertices), faces, vis_camera.width, vis_camera.height).depth
+    vx, vy = _pixel_index(vis_camera.project(points), zbuf.shape)
     on_image = (pix[:, 0] >= 0) & (pix[:, 0] <= w - 1) & (pix[:, 1] >= 0) & (pix[:, 1] <= h - 1)
-    visible = on_image & (cam_points[:, 2] <= zbuf[py, px] + VISIBILITY_TOLERANCE_M)
+    visible = on_image & (cam_points[:, 2] <= zbuf[vy, vx] + VISIBILITY_TOLERANCE_M)
+    tx, ty = _pixel_index((pix + 0.5) * (trust_mask.shape[1] / w) - 0.5, trust_mask.shape)
 
     normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
     to_camera = -cam_points / np.linalg.norm(cam_points, axis=1, keepdims=True)
     facing = np.einsum("nc,nc->n", normals @ camera.R.T, to_camera)
     weight = np.clip((facing - MIN_FACING) / (1 - MIN_FACING), 0, 1) ** 0.5
-    weight *= visible * trust_mask[py, px]
+    weight *= visible * trust_mask[ty, tx]
 
     colour = np.zeros((size, size, 3), np.float32)
     observed = np.zeros((size, size), np.float32)
@@ -139,6 +141,13 @@ def unwrap_texture(
     data = blend * total[..., None] + tone * (prior_w * (1 - total))[..., None]
     filled = pull_push(data, weights)
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8), observed
+
+
+def _pixel_index(pix: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest (column, row) indices of (N, 2) pixel coordinates, clamped to an image of ``shape``."""
+    x = np.clip(np.round(pix[:, 0]).astype(int), 0, shape[1] - 1)
+    y = np.clip(np.round(pix[:, 1]).astype(int), 0, shape[0] - 1)
+    return x, y
 
 
 def _raster_points(camera: Camera, vertices: np.ndarray) -> np.ndarray:
