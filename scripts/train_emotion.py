@@ -29,31 +29,29 @@ LABELS_PATH = Path(__file__).parent / "emotion_photo_labels.json"
 SEED = 0
 SAMPLES = 8000
 HELD_OUT = 0.1
-HIDDEN = 24
+HIDDEN = 64
 STEPS = 4000
-LEARNING_RATE = 3e-3
+LEARNING_RATE = 1e-2
 PHOTO_WEIGHT = 0.1  # share of the loss the photo samples carry together
 DIGITS = 5  # significant digits of the stored weights
 
 
 class EmotionNet(torch.nn.Module):
-    """7 -> HIDDEN -> HIDDEN -> 52, ReLU; outputs tanh(f(x) - f(0)) (the JSON's formula before
-    the final max(0, .), which the loss treats as a hinge)."""
+    """7 -> HIDDEN (ReLU) -> 52; outputs f(x) - f(0), the JSON's formula before the final
+    clip to [0, 1] (which the loss treats as a hinge)."""
 
     def __init__(self, n_out: int):
         super().__init__()
         self.f = torch.nn.Sequential(
-            torch.nn.Linear(len(EMOTIONS), HIDDEN), torch.nn.ReLU(),
-            torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.ReLU(),
-            torch.nn.Linear(HIDDEN, n_out),
-        )  # fmt: skip
+            torch.nn.Linear(len(EMOTIONS), HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, n_out)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.f(x) - self.f(torch.zeros_like(x[:1])))
+        return self.f(x) - self.f(torch.zeros_like(x[:1]))
 
 
 def loss_terms(raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(N,) mean squared error of max(0, raw) against target, pulling raw up where target > 0."""
+    """(N,) mean squared error of clip(raw, 0, 1) against target, pulling raw up where target > 0."""
     return torch.where(target > 0, (raw - target) ** 2, torch.relu(raw) ** 2).mean(1)
 
 
@@ -106,7 +104,7 @@ def mapping_document(net: EmotionNet, actions: list[str], limits) -> dict:
         "actions": actions,
         "layers": [{"weight": rounded(m.weight), "bias": rounded(m.bias)} for m in linear],
         "hidden_activation": "relu",
-        "output": "max(0, tanh(f(x) - f(0)))",
+        "output": "clip(f(x) - f(0), 0, 1)",
         "combine": COMBINE_RULE,
         "limits": [
             {

@@ -40,12 +40,12 @@
     return h;
   }
 
-  /** The 52 facial actions of the emotions alone: max(0, tanh(f(x) - f(0))). */
+  /** The 52 facial actions of the emotions alone: clip(f(x) - f(0), 0, 1). */
   function emotionActions(mapping, emotions) {
     const x = intensityVector(mapping, emotions);
     const fx = hidden(mapping, x);
     const f0 = hidden(mapping, x.map(() => 0));
-    return fx.map((v, i) => Math.max(Math.tanh(v - f0[i]), 0));
+    return fx.map((v, i) => Math.min(Math.max(v - f0[i], 0), 1));
   }
 
   /** One eyelid or lip limit (see the JSON's "combine" rule). */

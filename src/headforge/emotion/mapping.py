@@ -6,8 +6,8 @@ and evaluated the same way by ``emotion_mlp.js`` in a browser) holds:
 - ``emotions``: the 7 input names (``EMOTIONS`` order), each an intensity in [0, 1];
 - ``actions``: the 52 ARKit output names;
 - ``layers``: ``[{"weight": (out, in), "bias": (out,)}, ...]``; hidden layers use ReLU;
-- the output ``y = max(0, tanh(f(x) - f(0)))``: all-zero intensities give exactly the neutral
-  face and every action stays in [0, 1);
+- the output ``y = clip(f(x) - f(0), 0, 1)``: all-zero intensities give exactly the neutral
+  face and every action stays in [0, 1];
 - ``limits``: eyelid and lip bounds (:class:`Limit`, see :mod:`headforge.emotion.plausibility`);
 - ``combine``: the rule that mixes the result with the photo's expression (:mod:`.apply`).
 """
@@ -74,9 +74,9 @@ class EmotionMapping:
         return h
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """(..., 52) facial actions in [0, 1) for (..., 7) intensities in [0, 1]; zero at zero."""
+        """(..., 52) facial actions in [0, 1] for (..., 7) intensities in [0, 1]; zero at zero."""
         x = np.asarray(x, np.float64)
-        return np.maximum(np.tanh(self.hidden(x) - self.hidden(np.zeros_like(x))), 0.0)
+        return np.clip(self.hidden(x) - self.hidden(np.zeros_like(x)), 0.0, 1.0)
 
 
 def mapping_from_json(doc: dict) -> EmotionMapping:

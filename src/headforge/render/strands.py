@@ -27,7 +27,7 @@ def render_strands(
     """Draw (N, P, 3) world polylines (metres) as opaque lines ``width_px`` pixels wide.
 
     colors: (N, 3) per strand or (N, P, 3) per point (integers 0..255, floats 0..1).
-    Each segment is sampled every pixel along its length and splatted with a z-test: the
+    Each segment is sampled at every pixel step and splatted with a z-test: the
     nearest strand wins, and a strand is hidden where the ``base`` render (same camera
     size) has a surface more than ``depth_tol`` metres in front of it. 'studio' lighting
     shades fibres Kajiya-Kay style and darkens them towards the roots (point 0); 'flat'
@@ -106,7 +106,8 @@ class _Segments:
             ok &= (hi[:, 1] >= -0.5) & (lo[:, 1] <= camera.height - 0.5)
         index = np.flatnonzero(ok)
         a, b = a[index], b[index]
-        length = np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
+        # One sample per pixel step along the major axis keeps the line 8-connected.
+        length = np.maximum(np.abs(b[:, 0] - a[:, 0]), np.abs(b[:, 1] - a[:, 1]))
         n_samples = np.maximum(np.ceil(length), 1).astype(np.int64)
         if n_samples.sum() >= 1 << 32:
             raise ValueError("too many line samples; lower the resolution or the strand count")
@@ -143,18 +144,19 @@ def _splat(segs: _Segments, camera: Camera, limit: np.ndarray, footprint, keys: 
     for lo, hi in chunk_ranges(segs.n_samples, _MAX_SAMPLES):
         seg, pos = expand(segs.n_samples[lo:hi], lo)
         t = pos.astype(np.float32) * segs.inv_n.take(seg)
-        x = np.rint(x0.take(seg) + dx.take(seg) * t).astype(np.int64)
-        y = np.rint(y0.take(seg) + dy.take(seg) * t).astype(np.int64)
+        x = np.rint(x0.take(seg) + dx.take(seg) * t).astype(np.int32)
+        y = np.rint(y0.take(seg) + dy.take(seg) * t).astype(np.int32)
         depth = 1 / (iz0.take(seg) + diz.take(seg) * t)
         sample = segs.first.take(seg) + pos
         for ox, oy in footprint:
             px, py = x + ox, y + oy
-            pix = py * w + px
-            ok = (px >= 0) & (px < w) & (py >= 0) & (py < h)
-            ok[ok] = depth[ok] < limit.take(pix[ok])
-            keep = np.flatnonzero(ok)
-            key = (depth.take(keep).view(np.int32).astype(np.int64) << 32) | sample.take(keep)
-            np.minimum.at(keys, pix.take(keep), key)
+            # One unsigned comparison per axis also rejects negative coordinates.
+            keep = np.flatnonzero((px.view(np.uint32) < w) & (py.view(np.uint32) < h))
+            pix = py.take(keep) * w + px.take(keep)
+            d = depth.take(keep)
+            front = np.flatnonzero(d < limit.take(pix))
+            key = (d.take(front).view(np.int32).astype(np.int64) << 32) | sample.take(keep.take(front))
+            np.minimum.at(keys, pix.take(front), key)
 
 
 def _strand_colors(colors: np.ndarray, strand: np.ndarray, point: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Where the photo can be trusted to show the face's own skin.
 
 Inside the face oval (feathered at its border, so no background reaches the skin) and either
-inside the inner face (brows, eyes, nose, mouth) or close to the skin colour sampled on the
+on a facial feature (eyes and brows, lips, nostrils) or close to the skin colour sampled on the
 cheeks and nose: hair over the forehead, shadows under the jaw and background at the oval's
 edge are left to the fill.
 """
@@ -13,21 +13,26 @@ import numpy as np
 # The face-oval ring of mediapipe's 478-point mesh (forehead, temples, jaw line, chin).
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
              377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
-# Brows, eye corners, nose and mouth: their hull is always trusted (dark or red on purpose).
-INNER_FACE = [70, 63, 105, 66, 107, 336, 296, 334, 293, 300, 33, 133, 362, 263, 1, 4, 98, 327,
-              61, 291, 0, 17, 13, 14, 78, 308]
+# Eye + brow, lips and nostril groups: each group's hull is always trusted (dark or red on
+# purpose); elsewhere the colour must look like skin.
+FEATURES = [
+    [33, 160, 158, 133, 153, 144, 70, 63, 105, 66, 107, 55, 65, 52, 53, 46],
+    [362, 385, 387, 263, 373, 380, 336, 296, 334, 293, 300, 276, 283, 282, 295, 285],
+    [61, 291, 0, 17, 37, 267, 84, 314, 40, 270, 91, 321],
+    [98, 327, 2, 64, 294, 4],
+]
 # Cheeks and the nose bridge: where the skin colour is sampled.
 SKIN_SAMPLES = [50, 280, 101, 330, 118, 347, 6, 197, 195]
 SKIN_SAMPLE_RADIUS = 0.035  # of the face size
-FEATHER = 0.04  # of the face size
+FEATHER = 0.06  # of the face size
 
 
 def skin_likelihood(lab: np.ndarray, samples: np.ndarray) -> np.ndarray:
     """(H, W) in [0, 1]: how close each Lab pixel is to the (N, 3) Lab skin samples
-    (robust: median and MAD; lightness tolerated three times more than chroma)."""
+    (robust: median and MAD; lightness tolerated 1.5 times more than chroma)."""
     med = np.median(samples, axis=0)
     mad = np.median(np.abs(samples - med), axis=0) * 1.4826
-    scale = np.maximum(mad * np.array([3.0, 1.0, 1.0]), np.array([0.12, 0.02, 0.02]))
+    scale = np.maximum(mad * np.array([1.5, 1.0, 1.0]), np.array([0.06, 0.02, 0.02]))
     d2 = (((lab - med) / (3 * scale)) ** 2).sum(-1)
     return np.exp(-d2).astype(np.float32)
 
@@ -42,7 +47,8 @@ def face_trust_mask(landmarks: np.ndarray, photo: np.ndarray) -> np.ndarray:
     inside = np.clip(cv2.distanceTransform(mask, cv2.DIST_L2, 5) / max(FEATHER * size, 1.0), 0, 1)
 
     inner = np.zeros((h, w), np.uint8)
-    cv2.fillConvexPoly(inner, cv2.convexHull(np.round(landmarks[INNER_FACE]).astype(np.int32)), 255)
+    for group in FEATURES:
+        cv2.fillConvexPoly(inner, cv2.convexHull(np.round(landmarks[group]).astype(np.int32)), 255)
     lab = cv2.cvtColor(photo.astype(np.float32) / 255, cv2.COLOR_RGB2Lab) / np.array([100, 128, 128], np.float32)
     disc = np.zeros((h, w), np.uint8)
     radius = max(2, int(SKIN_SAMPLE_RADIUS * size))
