@@ -1,7 +1,8 @@
 """The ``headforge`` command line.
 
     headforge setup                                 # build model caches (done by the set-up script)
-    headforge reconstruct photo.jpg -o avatar.zip   # --texture-size 2048, --neutral
+    headforge reconstruct photo.jpg -o avatar.zip   # --texture-size 2048, --expression neutral,
+                                                    # --emotion happiness=0.8,surprise=0.3
     headforge bench PHOTOS_DIR --out DIR            # quality and speed over a folder of photos
 
 Errors print one line, ``error [code]: message``, and exit with status 2 (bad input) or 1
@@ -34,9 +35,11 @@ def _cmd_setup(args) -> int:
 
 
 def _cmd_reconstruct(args) -> int:
+    from headforge.emotion import parse_emotions
     from headforge.pipeline import Options, default_reconstructor
 
-    options = Options(texture_size=args.texture_size, keep_expression=args.keep_expression)
+    emotions = parse_emotions(args.emotion)  # a bad name fails here, before any model loads
+    options = Options(texture_size=args.texture_size, keep_expression=args.expression == "keep", emotions=emotions)
     avatar = default_reconstructor()(Path(args.photo), options)
     out = avatar.save_zip(args.output)
     p = avatar.params
@@ -69,10 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="avatar.zip", help="output zip (default avatar.zip)")
     p.add_argument("--texture-size", type=int, default=1024, choices=(512, 1024, 2048))
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--keep-expression", dest="keep_expression", action="store_true", default=True,
-                       help="keep the photo's expression (default)")
-    group.add_argument("--neutral", dest="keep_expression", action="store_false",
-                       help="export a neutral face")
+    group.add_argument("--expression", choices=("keep", "neutral"), default="keep",
+                       help="start from the photo's own expression (keep, default) or a neutral face")
+    group.add_argument("--keep-expression", dest="expression", action="store_const", const="keep",
+                       help="same as --expression keep")
+    group.add_argument("--neutral", dest="expression", action="store_const", const="neutral",
+                       help="same as --expression neutral")
+    p.add_argument("--emotion", default="", metavar="NAME=I,...",
+                   help="emotion intensities in [0, 1], e.g. happiness=0.8,surprise=0.3; names: happiness, "
+                        "anger, sadness, fear, contempt, surprise, disgust")
     p.set_defaults(func=_cmd_reconstruct)
 
     p = sub.add_parser("bench", help="run the pipeline over a folder and write results.json + report")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,8 @@ import numpy as np
 import headforge
 from headforge.avatar import Avatar, HeadMesh
 from headforge.detection.landmarks import FaceDetector, FaceLandmarks
+from headforge.emotion import apply_emotions, emotion_params
+from headforge.emotion.mapping import intensity_vector
 from headforge.export.preview import make_preview
 from headforge.fitting.landmark_fit import FitResult, FitSettings, fit_landmarks
 from headforge.headmodel.anny_head import HeadModel, load_head_model
@@ -35,15 +37,18 @@ TEXTURE_SIZES = (512, 1024, 2048)
 class Options:
     """texture_size: 512, 1024 or 2048 texels; keep_expression: start from the photo's own
     expression (False: a neutral avatar); max_side: longest side, in pixels, of the copy that
-    detection and fitting work on (the texture samples the full-resolution photo)."""
+    detection and fitting work on (the texture samples the full-resolution photo); emotions:
+    {name: intensity in [0, 1]} applied on top (see :mod:`headforge.emotion`)."""
 
     texture_size: int = 1024
     keep_expression: bool = True
     max_side: int = 1024
+    emotions: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.texture_size not in TEXTURE_SIZES:
             raise ValueError(f"texture size must be one of {TEXTURE_SIZES}, not {self.texture_size}")
+        intensity_vector(self.emotions)  # raises EmotionError before any work is done
 
 
 class Reconstructor:
@@ -101,11 +106,12 @@ class Reconstructor:
             )
         with stage("normal_map"):
             normal_map = detail_normal_map(albedo, observed)
-        expression = fit.actions if opts.keep_expression else np.zeros_like(fit.actions)
+        expression = apply_emotions(fit.actions, opts.emotions, opts.keep_expression)
         avatar = Avatar(mesh, expression, albedo, normal_map, landmarks=landmarks, camera=full_camera)
         with stage("preview"):
             avatar.preview = make_preview(photo.rgb, avatar.landmarks, avatar)
         avatar.params = make_params(m, fit, face, photo.rgb.shape, scale, full_camera, expression, timings)
+        avatar.params["emotions"] = emotion_params(opts.emotions, opts.keep_expression)
         return avatar
 
 
@@ -162,7 +168,9 @@ def default_reconstructor() -> Reconstructor:
 
 
 def reconstruct(image: str | Path | bytes | np.ndarray, *, texture_size: int = 1024,
-                keep_expression: bool = True) -> Avatar:
+                keep_expression: bool = True, emotions: dict[str, float] | None = None) -> Avatar:
     """One portrait in, one avatar out. ``image``: a path, encoded bytes or an (H, W, 3) uint8
-    RGB array. Raises a :class:`headforge.errors.HeadforgeError` for bad input."""
-    return default_reconstructor()(image, Options(texture_size=texture_size, keep_expression=keep_expression))
+    RGB array; ``emotions``: e.g. ``{"happiness": 0.8}`` (see :mod:`headforge.emotion`).
+    Raises a :class:`headforge.errors.HeadforgeError` for bad input."""
+    options = Options(texture_size=texture_size, keep_expression=keep_expression, emotions=dict(emotions or {}))
+    return default_reconstructor()(image, options)

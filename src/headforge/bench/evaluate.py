@@ -18,6 +18,7 @@ import numpy as np
 from headforge.avatar import Avatar
 from headforge.bench.metrics import face_mask_from_landmarks, masked_psnr, masked_ssim
 from headforge.errors import ModelError
+from headforge.headmodel.landmark_embedding import load_landmark_embedding
 from headforge.export.preview import VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET, face_crop
 from headforge.io.image import load_photo, working_copy
 from headforge.render import render_mesh
@@ -68,13 +69,16 @@ class Evaluator:
         if self.lpips is not None:
             metrics["lpips_face"] = self.lpips(crop_photo, crop_render)
 
-        reference = self.identity.descriptor(photo)
-        views = {"input": pasted}
+        # dlib's detector first; where it finds no face (turned renders, tight crops) the box
+        # of the known landmarks stands in.
+        reference = self._descriptor(photo, landmarks)
+        points = avatar_landmarks_3d(avatar)
+        views = {"input": (pasted, landmarks)}
         for yaw in NOVEL_YAWS:
-            views[f"yaw{yaw:+d}"] = novel_view(avatar, yaw)
+            views[f"yaw{yaw:+d}"] = novel_view(avatar, yaw, points)
         identity = {}
-        for name, image in views.items():
-            d = self.identity.descriptor(image)
+        for name, (image, marks) in views.items():
+            d = self._descriptor(image, marks)
             identity[name] = float(np.linalg.norm(reference - d)) if reference is not None and d is not None else None
         metrics["identity_input"] = identity["input"]
         for yaw in NOVEL_YAWS:
@@ -83,7 +87,7 @@ class Evaluator:
         stem = photo_path.stem
         overlay = cv2.addWeighted(photo, 0.5, pasted, 0.5, 0)
         images = {"input": crop_photo, "render": crop_render, "overlay": face_crop(overlay, landmarks, 256)}
-        images.update({k: v for k, v in views.items() if k != "input"})
+        images.update({k: v[0] for k, v in views.items() if k != "input"})
         for name, image in images.items():
             thumb = cv2.resize(image, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
             cv2.imwrite(str(self.image_dir / f"{stem}_{name}.jpg"), cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR))
@@ -91,9 +95,26 @@ class Evaluator:
                 for k, v in metrics.items()}
 
 
-def novel_view(avatar: Avatar, yaw_deg: float, size: int = 384) -> np.ndarray:
-    """(size, size, 3) unlit render of the avatar turned by ``yaw_deg``, grey background."""
+    def _descriptor(self, image: np.ndarray, landmarks: np.ndarray):
+        d = self.identity.descriptor(image)
+        if d is None:
+            lo, hi = landmarks.min(0), landmarks.max(0)
+            d = self.identity.descriptor(image, box=(lo[0], lo[1], hi[0], hi[1]))
+        return d
+
+
+def avatar_landmarks_3d(avatar: Avatar) -> np.ndarray:
+    """(478, 3) the avatar's landmark points on its posed head (head frame, metres)."""
+    faces, bary = load_landmark_embedding()
+    tri = avatar.mesh.posed(avatar.expression)[avatar.mesh.faces[faces]]
+    return np.einsum("nk,nkc->nc", bary, tri)
+
+
+def novel_view(avatar: Avatar, yaw_deg: float, points: np.ndarray, size: int = 384):
+    """Unlit render of the avatar turned by ``yaw_deg`` on a grey background, (size, size, 3),
+    and the (N, 2) pixel projections of the (N, 3) head-frame ``points``."""
     cam = Camera.orbit(size, size, yaw_deg, 0.0, VIEW_DISTANCE * 0.8, VIEW_FOV_DEG, VIEW_TARGET)
     m = avatar.mesh
-    return render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
-                       texture=avatar.albedo, lighting="flat", background=BACKGROUND).image
+    image = render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
+                        texture=avatar.albedo, lighting="flat", background=BACKGROUND).image
+    return image, cam.project(points)

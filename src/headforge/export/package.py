@@ -1,4 +1,5 @@
-"""The avatar zip: GLB, OBJ + MTL + textures, params.json and an optional preview.
+"""The avatar zip: GLB, OBJ + MTL + textures, params.json, the emotion mapping and an
+optional preview.
 
 Entry names are fixed (``ENTRY_NAMES``); PNGs carry no metadata and zip entries carry a
 fixed timestamp, so the same avatar always gives the same bytes.
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from headforge.avatar import Avatar
+from headforge.emotion.mapping import MAPPING_PATH, load_mapping
 from headforge.export.gltf import glb_bytes
 from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME, obj_files
 from headforge.export.png import encode_png
@@ -26,6 +28,7 @@ ENTRY_NAMES = (
     ALBEDO_NAME,
     NORMAL_NAME,
     "params.json",
+    "emotion_mlp.json",
     "preview.png",
 )
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -38,11 +41,15 @@ def params_json(params: dict) -> bytes:
 
 
 def zip_entries(avatar: Avatar) -> dict[str, bytes]:
-    """{entry name: content} in ``ENTRY_NAMES`` order; preview.png only when there is one."""
+    """{entry name: content} in ``ENTRY_NAMES`` order; emotion_mlp.json (the emotion slider
+    mapping, :mod:`headforge.emotion`) when the morph targets are its ARKit actions;
+    preview.png only when there is one."""
     params = params_json(avatar.params)  # first: the cheapest step that can fail
     obj = obj_files(avatar)
     entries = {"avatar.glb": glb_bytes(avatar, obj[ALBEDO_NAME], obj[NORMAL_NAME]), **obj}
     entries["params.json"] = params
+    if set(avatar.mesh.morph_names) == set(load_mapping().actions):
+        entries["emotion_mlp.json"] = MAPPING_PATH.read_bytes()
     if avatar.preview is not None:
         entries["preview.png"] = encode_png(avatar.preview)
     return entries

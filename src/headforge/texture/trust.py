@@ -28,13 +28,15 @@ FEATHER = 0.06  # of the face size
 
 
 def skin_likelihood(lab: np.ndarray, samples: np.ndarray) -> np.ndarray:
-    """(H, W) in [0, 1]: how close each Lab pixel is to the (N, 3) Lab skin samples
-    (robust: median and MAD; lightness tolerated 1.5 times more than chroma)."""
+    """(H, W) in [0, 1]: how close each Lab pixel (L/100, a/128, b/128) is to the (N, 3) Lab
+    skin samples (robust: median and MAD). Darker than the skin (hair, shadow) is penalised
+    three times more than brighter (a lit or over-exposed cheek is still skin)."""
     med = np.median(samples, axis=0)
     mad = np.median(np.abs(samples - med), axis=0) * 1.4826
-    scale = np.maximum(mad * np.array([1.5, 1.0, 1.0]), np.array([0.06, 0.02, 0.02]))
-    d2 = (((lab - med) / (3 * scale)) ** 2).sum(-1)
-    return np.exp(-d2).astype(np.float32)
+    scale = 3 * np.maximum(mad * np.array([1.5, 1.0, 1.0]), np.array([0.06, 0.02, 0.02]))
+    d = (lab - med) / scale
+    d[..., 0] /= np.where(d[..., 0] > 0, 3.0, 1.0)
+    return np.exp(-(d**2).sum(-1)).astype(np.float32)
 
 
 def face_trust_mask(landmarks: np.ndarray, photo: np.ndarray) -> np.ndarray:

@@ -1,0 +1,82 @@
+"""The emotion contact sheet: one avatar at intensity 1.0 of each emotion, beside neutral.
+
+    python -m headforge.emotion.contact_sheet --out docs/emotions.png [--photo PORTRAIT]
+
+Without ``--photo`` the avatar is skimage's public-domain astronaut portrait, reconstructed
+with a neutral starting expression. Each panel is a front render framed on the face.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from headforge.avatar import Avatar
+from headforge.emotion.apply import with_emotions
+from headforge.emotion.mapping import EMOTIONS
+from headforge.render import render_mesh
+from headforge.render.camera import Camera
+
+PANEL = 360
+COLUMNS = 4
+FACE_TARGET = np.array([0.0, -0.025, 0.05])  # metres, head frame: between nose tip and eyes
+FACE_DISTANCE = 0.42
+FACE_FOV_DEG = 20.0
+LABEL_HEIGHT = 36
+
+
+def face_view(avatar: Avatar, size: int = PANEL, yaw_deg: float = 0.0) -> np.ndarray:
+    """(size, size, 3) uint8 studio-lit render of the avatar's face with its expression."""
+    cam = Camera.orbit(size, size, yaw_deg, 0.0, FACE_DISTANCE, FACE_FOV_DEG, FACE_TARGET)
+    m = avatar.mesh
+    return render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
+                       texture=avatar.albedo, normal_map=avatar.normal_map).image
+
+
+def emotion_renders(avatar: Avatar, intensity: float = 1.0, size: int = PANEL) -> dict[str, np.ndarray]:
+    """{"neutral" and each emotion: (size, size, 3) uint8 face render}; emotions applied to a
+    neutral starting face at ``intensity``."""
+    renders = {"neutral": face_view(with_emotions(avatar, {}, keep_expression=False), size)}
+    for name in EMOTIONS:
+        renders[name] = face_view(with_emotions(avatar, {name: intensity}, keep_expression=False), size)
+    return renders
+
+
+def contact_sheet(renders: dict[str, np.ndarray], columns: int = COLUMNS) -> np.ndarray:
+    """(rows * (S + LABEL_HEIGHT), columns * S, 3) uint8: labelled panels, row by row."""
+    panels = []
+    for name, image in renders.items():
+        label = np.full((LABEL_HEIGHT, image.shape[1], 3), 255, np.uint8)
+        cv2.putText(label, name, (10, LABEL_HEIGHT - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2, cv2.LINE_AA)
+        panels.append(np.concatenate([label, image], axis=0))
+    panels += [np.full_like(panels[0], 255)] * (-len(panels) % columns)
+    rows = [np.concatenate(panels[i:i + columns], axis=1) for i in range(0, len(panels), columns)]
+    return np.concatenate(rows, axis=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import headforge
+    from headforge.export.png import encode_png
+
+    parser = argparse.ArgumentParser(description="Render the emotion contact sheet.")
+    parser.add_argument("--out", type=Path, default=Path("docs/emotions.png"))
+    parser.add_argument("--photo", type=Path, help="portrait to use instead of the astronaut")
+    args = parser.parse_args(argv)
+    if args.photo:
+        image = args.photo
+    else:
+        import skimage.data
+
+        image = skimage.data.astronaut()
+    avatar = headforge.reconstruct(image, keep_expression=False, texture_size=1024)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(encode_png(contact_sheet(emotion_renders(avatar))))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
