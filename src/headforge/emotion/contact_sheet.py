@@ -22,8 +22,8 @@ from headforge.render.camera import Camera
 
 PANEL = 360
 COLUMNS = 4
-FACE_TARGET = np.array([0.0, -0.025, 0.05])  # metres, head frame: between nose tip and eyes
-FACE_DISTANCE = 0.42
+FACE_TARGET = np.array([0.0, -0.04, 0.05])  # metres, head frame: the nose, mid-face
+FACE_DISTANCE = 0.5
 FACE_FOV_DEG = 20.0
 LABEL_HEIGHT = 36
 

@@ -18,61 +18,63 @@ from headforge.emotion.mapping import EMOTIONS
 # emotion -> {action: (peak, gamma)}; action units in the comments.
 PROTOTYPES: dict[str, dict[str, tuple[float, float]]] = {
     "happiness": {
-        "mouthSmile": (0.95, 0.8),  # AU12
-        "cheekSquint": (0.7, 1.2),  # AU6
-        "eyeSquint": (0.35, 1.5),  # AU6 narrows the eyes from below
-        "mouthUpperUp": (0.25, 1.5),
-        "jawOpen": (0.12, 2.0),  # AU25, a broad smile parts the lips
+        "mouthSmile": (1.0, 0.8),  # AU12
+        "cheekSquint": (0.8, 1.2),  # AU6
+        "eyeSquint": (0.4, 1.5),  # AU6 narrows the eyes from below
+        "mouthUpperUp": (0.3, 1.5),
+        "jawOpen": (0.2, 1.5),  # AU25, a broad smile parts the lips
         "mouthShrugUpper": (0.1, 2.0),
     },
     "anger": {
-        "browDown": (0.95, 0.8),  # AU4
-        "eyeWide": (0.3, 1.0),  # AU5
-        "eyeSquint": (0.55, 1.0),  # AU7
-        "mouthPress": (0.7, 1.0),  # AU23/24
+        "browDown": (1.0, 0.8),  # AU4
+        "eyeWide": (0.25, 1.0),  # AU5
+        "eyeSquint": (0.6, 1.0),  # AU7
+        "mouthPress": (0.8, 1.0),  # AU23/24
         "mouthRollLower": (0.2, 1.5),  # AU24
-        "noseSneer": (0.25, 1.5),
+        "noseSneer": (0.35, 1.5),
+        "jawForward": (0.2, 1.5),
     },
     "sadness": {
-        "browInnerUp": (0.9, 0.8),  # AU1
-        "browDown": (0.35, 1.0),  # AU4
-        "mouthFrown": (0.85, 0.9),  # AU15
+        "browInnerUp": (1.0, 0.8),  # AU1
+        "browDown": (0.4, 1.0),  # AU4
+        "mouthFrown": (1.0, 0.9),  # AU15
         "mouthShrugLower": (0.35, 1.2),  # AU17
         "mouthShrugUpper": (0.2, 1.2),
-        "eyeLookDown": (0.25, 1.2),
-        "eyeBlink": (0.15, 1.5),  # heavy lids
+        "eyeLookDown": (0.3, 1.2),
+        "eyeBlink": (0.2, 1.5),  # heavy lids
     },
     "fear": {
         "browInnerUp": (0.9, 0.8),  # AU1
         "browOuterUp": (0.5, 1.0),  # AU2
         "browDown": (0.35, 1.0),  # AU4
-        "eyeWide": (0.85, 0.8),  # AU5
-        "mouthStretch": (0.75, 1.0),  # AU20
+        "eyeWide": (0.9, 0.8),  # AU5
+        "mouthStretch": (0.85, 1.0),  # AU20
         "jawOpen": (0.3, 1.2),  # AU26
         "mouthLowerDown": (0.3, 1.2),
     },
     "contempt": {
-        "mouthSmileRight": (0.45, 1.0),  # R12A
-        "mouthDimpleRight": (0.75, 1.0),  # R14A
+        "mouthSmileRight": (0.5, 1.0),  # R12A
+        "mouthDimpleRight": (0.8, 1.0),  # R14A
         "mouthPressRight": (0.2, 1.0),
         "mouthRight": (0.15, 1.0),
         "eyeSquint": (0.15, 1.5),
     },
     "surprise": {
-        "browInnerUp": (0.85, 0.8),  # AU1
-        "browOuterUp": (0.95, 0.8),  # AU2
-        "eyeWide": (0.55, 1.0),  # AU5B
-        "jawOpen": (0.55, 1.2),  # AU26
+        "browInnerUp": (0.9, 0.8),  # AU1
+        "browOuterUp": (1.0, 0.8),  # AU2
+        "eyeWide": (0.65, 1.0),  # AU5B
+        "jawOpen": (0.6, 1.2),  # AU26
         "mouthFunnel": (0.15, 1.5),
     },
     "disgust": {
-        "noseSneer": (0.9, 0.8),  # AU9
-        "mouthUpperUp": (0.65, 1.0),  # AU10
-        "mouthFrown": (0.35, 1.0),  # AU15
+        "noseSneer": (1.0, 0.8),  # AU9
+        "mouthUpperUp": (0.8, 1.0),  # AU10
+        "mouthShrugUpper": (0.3, 1.0),
+        "mouthFrown": (0.4, 1.0),  # AU15
         "mouthLowerDown": (0.3, 1.2),  # AU16
-        "browDown": (0.45, 1.0),
-        "cheekSquint": (0.35, 1.0),
-        "eyeSquint": (0.3, 1.0),
+        "browDown": (0.5, 1.0),
+        "cheekSquint": (0.45, 1.0),
+        "eyeSquint": (0.35, 1.0),
     },
 }
 # (a, b) action pairs that pull against each other; sided names pair side by side.
