@@ -15,7 +15,8 @@ from PIL import Image
 
 from headforge.avatar import Avatar, HeadMesh
 from headforge.export import package
-from headforge.export.geometry import split_uv_seams, tangents, vertex_normals
+from headforge.export.geometry import split_uv_seams, tangents
+from headforge.render.shading import vertex_normals
 from headforge.export.gltf import glb_bytes, write_glb
 from headforge.export.obj import write_obj
 

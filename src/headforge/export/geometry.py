@@ -1,4 +1,5 @@
-"""Per-vertex data the exporters need: smooth normals, UV-seam splitting and tangents.
+"""Per-vertex data the exporters need: UV-seam splitting and tangents (smooth normals come
+from :func:`headforge.render.shading.vertex_normals`).
 
 All positions are (N, 3) in the head frame (metres); faces are (F, 3) counter-clockwise
 seen from outside; texture coordinates follow OBJ (v grows upwards).
@@ -8,20 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) float32 unit normals: the area-weighted mean of the adjacent face normals.
-
-    Vertices with no (or only degenerate) faces get +Z.
-    """
-    v = np.asarray(vertices, np.float64)
-    tri = v[faces]
-    face_n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # length = 2 * area
-    normals = np.zeros_like(v)
-    for corner in range(3):
-        np.add.at(normals, faces[:, corner], face_n)
-    return _unit_or(normals, np.array([0.0, 0.0, 1.0])).astype(np.float32)
 
 
 @dataclass

@@ -21,7 +21,8 @@ import numpy as np
 
 import headforge
 from headforge.avatar import Avatar, HeadMesh
-from headforge.export.geometry import split_uv_seams, tangents, vertex_normals
+from headforge.export.geometry import split_uv_seams, tangents
+from headforge.render.shading import vertex_normals
 from headforge.export.png import encode_png
 
 ARRAY_BUFFER = 34962

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from headforge.avatar import Avatar
-from headforge.export.geometry import vertex_normals
+from headforge.render.shading import vertex_normals
 from headforge.export.png import encode_png
 
 OBJ_NAME, MTL_NAME = "head.obj", "head.mtl"

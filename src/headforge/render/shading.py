@@ -65,11 +65,15 @@ def _scatter_add(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) unit area-weighted vertex normals; outward for counter-clockwise faces."""
+    """(V, 3) float32 unit area-weighted vertex normals, outward for counter-clockwise faces;
+    vertices with no (or only degenerate) faces get +Z, so every normal is a unit vector."""
     v = np.asarray(vertices, np.float64)
+    faces = np.asarray(faces)
     tri = v[faces]
     fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    return normalize(_scatter_add(faces.ravel(), np.repeat(fn, 3, 0), len(v)))
+    acc = _scatter_add(faces.ravel(), np.repeat(fn, 3, 0), len(v))
+    length = np.linalg.norm(acc, axis=1, keepdims=True)
+    return np.where(length > 1e-20, acc / np.maximum(length, 1e-30), [0.0, 0.0, 1.0]).astype(np.float32)
 
 
 def uv_tangents(vertices, faces, uvs, face_uvs) -> tuple[np.ndarray, np.ndarray]:
