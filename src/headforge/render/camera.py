@@ -82,7 +82,7 @@ class Camera:
         target = np.zeros(3) if target is None else np.asarray(target, float)
         a, b = np.radians(yaw_deg), np.radians(pitch_deg)
         ry = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
-        rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+        rx = np.array([[1, 0, 0], [0, np.cos(b), np.sin(b)], [0, -np.sin(b), np.cos(b)]])
         # Orientation of the camera in the world, then invert.
         R = FRONT @ (ry @ rx).T
         centre = target + (ry @ rx) @ np.array([0.0, 0.0, distance])
