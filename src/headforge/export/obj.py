@@ -5,7 +5,6 @@ f v/vt/vn), head.mtl, head_albedo.png and head_normal.png (tangent-space normal 
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +34,19 @@ def obj_text(avatar: Avatar) -> str:
     vertices = mesh.posed(avatar.expression)
     faces = np.asarray(mesh.faces, np.int64)
     corners = np.stack([faces, np.asarray(mesh.face_uvs, np.int64), faces], axis=2) + 1
-    out = io.StringIO()
-    out.write(f"mtllib {MTL_NAME}\no head\n")
-    np.savetxt(out, vertices, fmt="v %.6f %.6f %.6f")
-    np.savetxt(out, mesh.uvs, fmt="vt %.6f %.6f")
-    np.savetxt(out, vertex_normals(vertices, faces), fmt="vn %.6f %.6f %.6f")
-    out.write("usemtl head\n")
-    np.savetxt(out, corners.reshape(len(faces), 9), fmt="f %d/%d/%d %d/%d/%d %d/%d/%d")
-    return out.getvalue()
+    return "".join([
+        f"mtllib {MTL_NAME}\no head\n",
+        _lines("v %.6f %.6f %.6f\n", vertices),
+        _lines("vt %.6f %.6f\n", mesh.uvs),
+        _lines("vn %.6f %.6f %.6f\n", vertex_normals(vertices, faces)),
+        "usemtl head\n",
+        _lines("f %d/%d/%d %d/%d/%d %d/%d/%d\n", corners.reshape(len(faces), 9)),
+    ])
+
+
+def _lines(fmt: str, rows: np.ndarray) -> str:
+    """``fmt`` applied to every row of a 2-D array, in one string formatting call."""
+    return (fmt * len(rows)) % tuple(np.asarray(rows).ravel().tolist())
 
 
 def obj_files(
