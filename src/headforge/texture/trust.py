@@ -25,15 +25,40 @@ FEATURES = [
 SKIN_SAMPLES = [50, 280, 101, 330, 118, 347, 6, 197, 195]
 SKIN_SAMPLE_RADIUS = 0.035  # of the face size
 FEATHER = 0.06  # of the face size
+STRICT = 1.5  # skin-colour tolerance where head hair tends to fall
+LENIENT = 4.0  # and on the central and lower face
 
 
-def skin_likelihood(lab: np.ndarray, samples: np.ndarray) -> np.ndarray:
+def hair_territory(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) in [0, 1]: where head hair tends to cover the face. 1 above the brows and, down
+    to the nose, outside the outer eye corners; 0 on the central face and below the nose
+    (where beards and stubble belong to the face). Measured along the face's own axes, so a
+    tilted head is handled."""
+    h, w = shape
+    up = landmarks[10] - landmarks[152]
+    up /= np.linalg.norm(up) + 1e-9
+    right = np.array([-up[1], up[0]])
+    eyes = landmarks[[33, 263]].mean(0)
+    half_width = max(float(abs((landmarks[263] - landmarks[33]) @ right)) / 2, 1.0)
+    brow_span = max(float((landmarks[[105, 334]].mean(0) - eyes) @ up), 1.0)
+    nose = float((landmarks[2] - eyes) @ up) / brow_span
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    dx, dy = xs - eyes[0], ys - eyes[1]
+    height = (dx * up[0] + dy * up[1]) / brow_span
+    side = np.abs(dx * right[0] + dy * right[1]) / half_width
+    above_brows = np.clip(height, 0, 1)
+    outer = np.clip((side - 1.0) / 0.25, 0, 1) * np.clip((height - nose) / 0.5, 0, 1)
+    return np.maximum(above_brows, outer)
+
+
+def skin_likelihood(lab: np.ndarray, samples: np.ndarray, tolerance: float = 1.0) -> np.ndarray:
     """(H, W) in [0, 1]: how close each Lab pixel (L/100, a/128, b/128) is to the (N, 3) Lab
-    skin samples (robust: median and MAD). Darker than the skin (hair, shadow) is penalised
-    three times more than brighter (a lit or over-exposed cheek is still skin)."""
+    skin samples (robust: median and MAD), ``tolerance`` times more forgiving than by default.
+    Darker than the skin (hair, shadow) is penalised three times more than brighter (a lit or
+    over-exposed cheek is still skin)."""
     med = np.median(samples, axis=0)
     mad = np.median(np.abs(samples - med), axis=0) * 1.4826
-    scale = 3 * np.maximum(mad * np.array([1.5, 1.0, 1.0]), np.array([0.06, 0.02, 0.02]))
+    scale = 3 * tolerance * np.maximum(mad * np.array([1.5, 1.0, 1.0]), np.array([0.08, 0.02, 0.02]))
     d = (lab - med) / scale
     d[..., 0] /= np.where(d[..., 0] > 0, 3.0, 1.0)
     return np.exp(-(d**2).sum(-1)).astype(np.float32)
@@ -56,6 +81,12 @@ def face_trust_mask(landmarks: np.ndarray, photo: np.ndarray) -> np.ndarray:
     radius = max(2, int(SKIN_SAMPLE_RADIUS * size))
     for x, y in landmarks[SKIN_SAMPLES]:
         cv2.circle(disc, (int(round(x)), int(round(y))), radius, 255, -1)
-    skin = skin_likelihood(lab, lab[disc > 0])
+    samples = lab[disc > 0]
+    # Strict where head hair tends to fall, lenient on the central and lower face (beards,
+    # stubble, lips and shadows are the person's own and stay).
+    strict = skin_likelihood(lab, samples, tolerance=STRICT)
+    lenient = skin_likelihood(lab, samples, tolerance=LENIENT)
+    hair = hair_territory(landmarks, (h, w))
+    skin = strict * hair + lenient * (1 - hair)
     skin = np.maximum(skin, cv2.GaussianBlur(inner.astype(np.float32) / 255, (0, 0), max(1.0, 0.02 * size)))
     return (inside * skin).astype(np.float32)
