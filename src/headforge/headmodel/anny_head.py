@@ -165,18 +165,23 @@ def _face_centre_uv(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, fa
     return uvs[face_uvs[corner[0], corner[1]]]
 
 
-def eyeball_vertices(faces: np.ndarray, n_vertices: int) -> np.ndarray:
-    """(V,) bool: vertices of the two smallest closed components besides the head (the eyes)."""
+def mesh_components(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    """(V,) component rank of each vertex: 0 = the largest connected part (the skin), then
+    the mouth interior (teeth/tongue), then the two eyeballs."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
     graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_vertices,) * 2)
     _, labels = connected_components(graph, directed=False)
-    sizes = np.bincount(labels)
-    order = np.argsort(-sizes)
-    # Components: head, mouth interior (teeth/tongue), then the two eyeballs.
-    return np.isin(labels, order[2:4])
+    rank = np.empty(labels.max() + 1, np.int64)
+    rank[np.argsort(-np.bincount(labels))] = np.arange(len(rank))
+    return rank[labels]
+
+
+def eyeball_vertices(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    """(V,) bool: vertices of the two eyeballs (the third and fourth largest parts)."""
+    return np.isin(mesh_components(faces, n_vertices), [2, 3])
 
 
 @lru_cache(maxsize=1)
