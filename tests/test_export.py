@@ -35,7 +35,7 @@ ARKIT_NAMES = [
 ]  # fmt: skip
 ZIP_NAMES = {
     "avatar.glb", "head.obj", "head.mtl", "head_albedo.png", "head_normal.png",
-    "params.json", "preview.png",
+    "params.json", "emotion_mlp.json", "preview.png",
 }  # fmt: skip
 ANNY_CACHE = Path(os.getenv("ANNY_CACHE_DIR", str(Path.home() / ".cache" / "anny")))
 

@@ -31,7 +31,8 @@ def test_zip_holds_the_avatar_files(astronaut_zip):
     _, path = astronaut_zip
     with zipfile.ZipFile(path) as z:
         assert sorted(z.namelist()) == sorted(
-            ["avatar.glb", "head.obj", "head.mtl", "head_albedo.png", "head_normal.png", "params.json", "preview.png"]
+            ["avatar.glb", "head.obj", "head.mtl", "head_albedo.png", "head_normal.png", "params.json",
+             "emotion_mlp.json", "preview.png"]
         )
         params = json.loads(z.read("params.json"))
     assert params["schema"] == "headforge.params/1"

@@ -41,6 +41,12 @@ class NoFaceError(HeadforgeError):
     code = "no_face"
 
 
+class SeveralFacesError(HeadforgeError):
+    """Several faces were found where one portrait was asked for."""
+
+    code = "several_faces"
+
+
 class FaceTooSmallError(HeadforgeError):
     """A face was found but it is too small to reconstruct."""
 

@@ -1,9 +1,11 @@
 """Emotions on a face: mix the mapping's actions with the photo's expression, keep it plausible.
 
 Rule (also in the JSON's ``combine`` and in ``emotion_mlp.js``): with x the (7,) intensities,
-``a = clip(base * (1 - max(x)) + mlp(x), 0, 1)`` where base is the photo's fitted expression
-(``keep_expression``) or zeros; the strongest slider decides how much of the photo's own
-expression gives way, so an emotion at 1.0 replaces it. Then the eyelid and lip limits.
+``kept = base * (1 - max(x))`` and ``a = clip(kept + mlp(x), 0, 1)``, where base is the photo's
+fitted expression (``keep_expression``) or zeros: the strongest slider decides how much of the
+photo's own expression gives way, so an emotion at 1.0 replaces it. Then the eyelid and lip
+limits: emotions never close an eye or the lips past closed, nor past what ``kept`` already
+does, so no emotion (all zero) leaves the photo's expression exactly as fitted.
 """
 from __future__ import annotations
 
@@ -26,9 +28,10 @@ def apply_emotions(base: np.ndarray, emotions: Mapping[str, float], keep_express
     m = mapping or load_mapping()
     x = intensity_vector(emotions)
     start = np.asarray(base, np.float64) if keep_expression else np.zeros(len(m.actions))
-    a = np.clip(start * (1.0 - x.max()) + m(x), 0.0, 1.0)
+    kept = start * (1.0 - x.max())
+    a = np.clip(kept + m(x), 0.0, 1.0)
     for limit in m.limits:
-        a = limit.apply(a)
+        a = limit.apply(a, kept)
     return a.astype(np.float32)
 
 

@@ -28,20 +28,23 @@ FACE_FOV_DEG = 20.0
 LABEL_HEIGHT = 36
 
 
-def face_view(avatar: Avatar, size: int = PANEL, yaw_deg: float = 0.0) -> np.ndarray:
-    """(size, size, 3) uint8 studio-lit render of the avatar's face with its expression."""
-    cam = Camera.orbit(size, size, yaw_deg, 0.0, FACE_DISTANCE, FACE_FOV_DEG, FACE_TARGET)
+def face_view(avatar: Avatar, size: int = PANEL, distance: float = FACE_DISTANCE) -> np.ndarray:
+    """(size, size, 3) uint8 studio-lit front render of the avatar with its expression, framed
+    on the face from ``distance`` metres."""
+    cam = Camera.orbit(size, size, 0.0, 0.0, distance, FACE_FOV_DEG, FACE_TARGET)
     m = avatar.mesh
     return render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
                        texture=avatar.albedo, normal_map=avatar.normal_map).image
 
 
-def emotion_renders(avatar: Avatar, intensity: float = 1.0, size: int = PANEL) -> dict[str, np.ndarray]:
+def emotion_renders(avatar: Avatar, intensity: float = 1.0, size: int = PANEL,
+                    distance: float = FACE_DISTANCE) -> dict[str, np.ndarray]:
     """{"neutral" and each emotion: (size, size, 3) uint8 face render}; emotions applied to a
     neutral starting face at ``intensity``."""
-    renders = {"neutral": face_view(with_emotions(avatar, {}, keep_expression=False), size)}
+    renders = {"neutral": face_view(with_emotions(avatar, {}, keep_expression=False), size, distance)}
     for name in EMOTIONS:
-        renders[name] = face_view(with_emotions(avatar, {name: intensity}, keep_expression=False), size)
+        avatar_e = with_emotions(avatar, {name: intensity}, keep_expression=False)
+        renders[name] = face_view(avatar_e, size, distance)
     return renders
 
 

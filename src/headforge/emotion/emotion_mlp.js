@@ -48,19 +48,21 @@
     return fx.map((v, i) => Math.min(Math.max(v - f0[i], 0), 1));
   }
 
-  /** One eyelid or lip limit (see the JSON's "combine" rule). */
-  function applyLimit(mapping, limit, a) {
+  /** One eyelid or lip limit (see the JSON's "combine" rule); kept: the photo's remaining part. */
+  function applyLimit(mapping, limit, a, kept) {
     const cols = limit.actions.map((n) => mapping.actions.indexOf(n));
     const closing = cols.map((_, j) => limit.closure.some((row) => row[j] > 0));
     let scale = 1;
     for (const row of limit.closure) {
       let shut = 0;
       let rest = 0;
+      let own = 0;
       cols.forEach((k, j) => {
+        own += row[j] * kept[k];
         if (closing[j]) shut += row[j] * a[k];
         else rest += row[j] * a[k];
       });
-      if (shut > 0) scale = Math.min(scale, (1 - rest) / shut);
+      if (shut > 0) scale = Math.min(scale, (Math.max(own, 1) - rest) / shut);
     }
     const out = a.slice();
     cols.forEach((k, j) => {
@@ -74,11 +76,9 @@
     const x = intensityVector(mapping, emotions);
     const strongest = Math.max(...x);
     const e = emotionActions(mapping, emotions);
-    let a = e.map((v, i) => {
-      const start = keepExpression ? base[i] : 0;
-      return Math.min(Math.max(start * (1 - strongest) + v, 0), 1);
-    });
-    for (const limit of mapping.limits) a = applyLimit(mapping, limit, a);
+    const kept = e.map((_, i) => (keepExpression ? base[i] : 0) * (1 - strongest));
+    let a = e.map((v, i) => Math.min(Math.max(kept[i] + v, 0), 1));
+    for (const limit of mapping.limits) a = applyLimit(mapping, limit, a, kept);
     return a;
   }
 

@@ -28,29 +28,33 @@ EMOTIONS = ("happiness", "anger", "sadness", "fear", "contempt", "surprise", "di
 SCHEMA = "headforge.emotion_mlp/1"
 MAPPING_PATH = Path(__file__).parent / "data" / "emotion_mlp.json"
 COMBINE_RULE = (
-    "a = clip(base * (1 - max(x)) + mlp(x), 0, 1), base = the photo's expression or zeros; "
-    "then each limit in order: with C its closure matrix over its actions and K the actions with "
-    "a positive entry in C, s = min(1, min over rows p with C[p, K] @ a[K] > 0 of "
-    "(1 - C[p, not K] @ a[not K]) / (C[p, K] @ a[K])) and a[K] *= s"
+    "kept = base * (1 - max(x)), base = the photo's expression or zeros; "
+    "a = clip(kept + mlp(x), 0, 1); then each limit in order: with C its closure matrix over its "
+    "actions, K the actions with a positive entry in C and bound[p] = max(1, C[p] @ kept), "
+    "s = min(1, min over rows p with C[p, K] @ a[K] > 0 of "
+    "(bound[p] - C[p, not K] @ a[not K]) / (C[p, K] @ a[K])) and a[K] *= s"
 )
 
 
 @dataclass(frozen=True)
 class Limit:
     """Pairs of vertices across an opening (eyelids, lips) must not pass through each other:
-    ``closure @ a <= 1`` for the (52,) actions ``a``, where ``closure`` (P, 52) is each pair's
-    closure per unit of each action (negative: the action opens it). Where broken, the actions
-    that close some pair are all scaled by the largest factor in [0, 1] that restores it."""
+    ``closure @ a <= bound`` for the (52,) actions ``a``, where ``closure`` (P, 52) is each
+    pair's closure per unit of each action (negative: the action opens it) and the bound is 1
+    (just closed) or what the photo's own expression already has there, if more. Where broken,
+    the actions that close some pair are all scaled by the largest factor in [0, 1] that holds."""
 
     name: str
     closure: np.ndarray
 
-    def apply(self, actions: np.ndarray) -> np.ndarray:
-        """(..., 52) actions with the bound enforced."""
+    def apply(self, actions: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """(..., 52) ``actions`` with the bound enforced; ``kept`` (..., 52): the part of the
+        photo's expression they contain, whose own closure the bound allows."""
         closing = (self.closure > 0).any(axis=0)
-        shut = np.where(closing, actions, 0.0) @ self.closure.T  # (..., P)
+        bound = np.maximum(kept @ self.closure.T, 1.0)  # (..., P)
+        shut = np.where(closing, actions, 0.0) @ self.closure.T
         rest = np.where(closing, 0.0, actions) @ self.closure.T  # <= 0: opening actions only
-        room = np.where(shut > 0, (1.0 - rest) / np.where(shut > 0, shut, 1.0), np.inf)
+        room = np.where(shut > 0, (bound - rest) / np.where(shut > 0, shut, 1.0), np.inf)
         scale = np.minimum(room.min(axis=-1), 1.0)
         return np.where(closing, actions * scale[..., None], actions)
 

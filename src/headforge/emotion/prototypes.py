@@ -31,7 +31,8 @@ PROTOTYPES: dict[str, dict[str, tuple[float, float]]] = {
         "eyeSquint": (0.6, 1.0),  # AU7
         "mouthPress": (0.8, 1.0),  # AU23/24
         "mouthRollLower": (0.2, 1.5),  # AU24
-        "noseSneer": (0.35, 1.5),
+        "mouthFrown": (0.25, 1.2),
+        "noseSneer": (0.45, 1.5),
         "jawForward": (0.2, 1.5),
     },
     "sadness": {
