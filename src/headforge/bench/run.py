@@ -39,6 +39,22 @@ def list_photos(folder: Path, limit: int | None = None) -> list[Path]:
     return photos[:limit] if limit else photos
 
 
+def emotion_recogniser():
+    from headforge.bench.emotion_check import Recogniser
+
+    return Recogniser()
+
+
+def emotion_scores(avatar, recogniser) -> dict:
+    """Share of the avatar's emotion renders (intensity 1, neutral start) the recogniser labels
+    as intended (``emotion_top1``) and whose intended class rises most (``emotion_rise``)."""
+    from headforge.bench.emotion_check import emotion_check
+    from headforge.emotion.contact_sheet import emotion_renders
+
+    result = emotion_check(emotion_renders(avatar), recogniser)
+    return {"emotion_top1": result["top1_share"], "emotion_rise": result["rise_share"]}
+
+
 def measure_process_ready() -> float:
     """Seconds for a new Python process to import headforge and be ready to reconstruct."""
     code = "from headforge.pipeline import Reconstructor; Reconstructor().warm_up()"
@@ -52,9 +68,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_bench(folder: Path, out: Path, limit: int | None = None) -> str:
+def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool = False) -> str:
     """Reconstruct every photo in ``folder``; write ``out``/results.json and report.html.
 
+    ``emotions``: also score each avatar's seven emotion renders with an emotion recogniser we
+    did not train (:mod:`headforge.bench.emotion_check`): ``emotion_top1`` and ``emotion_rise``.
     Returns the one-paragraph text summary that is also printed.
     """
     from headforge.bench.evaluate import Evaluator
@@ -68,6 +86,7 @@ def run_bench(folder: Path, out: Path, limit: int | None = None) -> str:
     reconstructor.warm_up()
     cold_start = time.perf_counter() - t0
     evaluator = Evaluator(out / "images")
+    recogniser = emotion_recogniser() if emotions else None
 
     rows = []
     for photo in list_photos(folder, limit):
@@ -80,6 +99,8 @@ def run_bench(folder: Path, out: Path, limit: int | None = None) -> str:
             row.update(ok=True, error=None)
             row["timings_s"] = {**avatar.params["timings_s"], "total": round(total, 4)}
             row["metrics"] = evaluator(photo, avatar)
+            if recogniser is not None:
+                row["metrics"].update(emotion_scores(avatar, recogniser))
         except HeadforgeError as e:
             row.update(ok=False, error={"code": e.code, "message": str(e)})
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
