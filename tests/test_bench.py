@@ -33,7 +33,8 @@ def test_results_follow_the_schema(bench_run):
     for name in ("astronaut.png", "astronaut_mirrored.jpg"):
         row = rows[name]
         assert row["ok"] and row["error"] is None
-        assert row["timings_s"]["total"] >= sum(v for k, v in row["timings_s"].items() if k != "total") * 0.99
+        stages = [v for k, v in row["timings_s"].items() if k != "total"]
+        assert 0 < max(stages) <= row["timings_s"]["total"]  # hair runs beside the head: no plain sum
         m = row["metrics"]
         assert 15 < m["psnr_face"] < 60 and 0.5 < m["ssim_face"] <= 1
         assert m["landmark_error"] < 0.03

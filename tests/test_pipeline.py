@@ -28,11 +28,11 @@ def astronaut_zip(tmp_path_factory):
 
 
 def test_zip_holds_the_avatar_files(astronaut_zip):
-    _, path = astronaut_zip
+    avatar, path = astronaut_zip
     with zipfile.ZipFile(path) as z:
         assert sorted(z.namelist()) == sorted(
             ["avatar.glb", "head.obj", "head.mtl", "head_albedo.png", "head_normal.png", "params.json",
-             "emotion_mlp.json", "preview.png"]
+             "emotion_mlp.json", "preview.png"] + (["hair.data"] if avatar.hair is not None and avatar.hair.count else [])
         )
         params = json.loads(z.read("params.json"))
     assert params["schema"] == "headforge.params/1"
@@ -51,7 +51,7 @@ def test_glb_and_obj_load_in_trimesh(astronaut_zip, tmp_path):
     with zipfile.ZipFile(path) as z:
         z.extractall(tmp_path)
     scene = trimesh.load(tmp_path / "avatar.glb", force="scene")
-    (glb_mesh,) = scene.geometry.values()
+    glb_mesh = scene.geometry[scene.graph["head"][1]]  # the hair, when there is some, is a second node
     obj = trimesh.load(tmp_path / "head.obj", force="mesh")
     assert len(obj.faces) == len(avatar.mesh.faces)
     # Metres, head and neck only: a human head is ~0.15-0.30 m in every direction.

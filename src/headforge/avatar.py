@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headforge.hair.strands import Hairstyle
 from headforge.render.camera import Camera
 
 
@@ -45,6 +46,8 @@ class Avatar:
     params: the JSON-ready ``params.json`` content. preview: (H, W, 3) uint8 or None.
     landmarks: (478, 2) detected landmarks in photo pixels (not exported), or None.
     camera: the fitted camera that sees the head as in the photo (photo pixels), or None.
+    hair: the strands it wears (:class:`headforge.hair.strands.Hairstyle`, head frame,
+    fitted to ``mesh.vertices``), or None.
     """
 
     mesh: HeadMesh
@@ -55,6 +58,7 @@ class Avatar:
     preview: np.ndarray | None = None
     landmarks: np.ndarray | None = None
     camera: Camera | None = None
+    hair: Hairstyle | None = None
 
     def save_zip(self, path: str | Path) -> Path:
         """Write the avatar zip (glb, obj+mtl+textures, params.json, preview.png) atomically."""

@@ -63,3 +63,15 @@ class EmotionError(HeadforgeError):
     """An emotion name is unknown or its intensity is not a number in [0, 1]."""
 
     code = "bad_emotion"
+
+
+class UnknownHairstyleError(HeadforgeError):
+    """No hairstyle of that name is in the hairstyle database."""
+
+    code = "unknown_hairstyle"
+
+
+class HairFileError(HeadforgeError):
+    """A strand hair file (USC ``.data``, Cem Yuksel ``.hair``) is malformed or truncated."""
+
+    code = "bad_hair_file"

@@ -5,7 +5,10 @@
 - LPIPS (AlexNet) on the face crop, the render pasted over the photo;
 - identity: dlib 128-D descriptor distances, photo vs the render in the input view and vs
   renders turned to yaw -40, -20, +20, +40 degrees (unlit, grey background);
-- the landmark error of the fit.
+- the landmark error of the fit;
+- hair: IoU of the rendered hair and the photo's hair mask in the input view
+  (:func:`headforge.hairphoto.evaluate.hair_iou`; none for a bald head), and the avatar with
+  its hair from the front and in profile.
 Images are computed on a copy whose longest side is at most ``EVAL_SIDE`` pixels.
 """
 from __future__ import annotations
@@ -18,8 +21,11 @@ import numpy as np
 from headforge.avatar import Avatar
 from headforge.bench.metrics import face_mask_from_landmarks, masked_psnr, masked_ssim
 from headforge.errors import ModelError
+from headforge.headmodel.anny_head import MODEL_NAME
 from headforge.headmodel.landmark_embedding import load_landmark_embedding
-from headforge.export.preview import VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET, face_crop
+from headforge.export.preview import VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET, avatar_view, face_crop
+from headforge.hairphoto.evaluate import hair_iou
+from headforge.hairphoto.mask import PersonSegmenter
 from headforge.io.image import load_photo, working_copy
 from headforge.render import render_mesh
 from headforge.render.camera import Camera
@@ -45,6 +51,7 @@ class Evaluator:
             self.lpips: LPIPS | None = LPIPS()
         except ModelError:
             self.lpips = None
+        self.segmenter = PersonSegmenter()
 
     def __call__(self, photo_path: Path, avatar: Avatar) -> dict:
         photo, scale = working_copy(load_photo(photo_path).rgb, EVAL_SIDE)
@@ -72,7 +79,7 @@ class Evaluator:
         # dlib's detector first; where it finds no face (turned renders, tight crops) the box
         # of the known landmarks stands in.
         reference = self._descriptor(photo, landmarks)
-        points = avatar_landmarks_3d(avatar)
+        points = avatar_landmarks_3d(avatar, camera, landmarks, render.depth)
         views = {"input": (pasted, landmarks)}
         for yaw in NOVEL_YAWS:
             views[f"yaw{yaw:+d}"] = novel_view(avatar, yaw, points)
@@ -83,11 +90,14 @@ class Evaluator:
         metrics["identity_input"] = identity["input"]
         for yaw in NOVEL_YAWS:
             metrics[f"identity_yaw{yaw:+d}"] = identity[f"yaw{yaw:+d}"]
+        if avatar.hair is not None:
+            metrics["hair_iou"] = hair_iou(avatar, photo, landmarks, camera, self.segmenter)
 
         stem = photo_path.stem
         overlay = cv2.addWeighted(photo, 0.5, pasted, 0.5, 0)
         images = {"input": crop_photo, "render": crop_render, "overlay": face_crop(overlay, landmarks, 256)}
         images.update({k: v[0] for k, v in views.items() if k != "input"})
+        images.update({"hair_front": avatar_view(avatar, 0.0), "hair_profile": avatar_view(avatar, 90.0)})
         for name, image in images.items():
             thumb = cv2.resize(image, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
             cv2.imwrite(str(self.image_dir / f"{stem}_{name}.jpg"), cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR))
@@ -103,11 +113,21 @@ class Evaluator:
         return d
 
 
-def avatar_landmarks_3d(avatar: Avatar) -> np.ndarray:
-    """(478, 3) the avatar's landmark points on its posed head (head frame, metres)."""
-    faces, bary = load_landmark_embedding()
-    tri = avatar.mesh.posed(avatar.expression)[avatar.mesh.faces[faces]]
-    return np.einsum("nk,nkc->nc", bary, tri)
+def avatar_landmarks_3d(avatar: Avatar, camera: Camera, landmarks: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """(N, 3) the avatar's landmark points on its posed head (head frame, metres): the default
+    head's 478 (its landmark embedding); on another head model (the FLAME back-ends), those of
+    the (478, 2) pixel ``landmarks`` that hit the head in the ``depth`` render through ``camera``,
+    back-projected."""
+    if avatar.params.get("model", {}).get("name") == MODEL_NAME:
+        faces, bary = load_landmark_embedding()
+        tri = avatar.mesh.posed(avatar.expression)[avatar.mesh.faces[faces]]
+        return np.einsum("nk,nkc->nc", bary, tri)
+    h, w = depth.shape
+    px = np.clip(np.round(landmarks).astype(int), 0, [w - 1, h - 1])
+    z = depth[px[:, 1], px[:, 0]]
+    hit = np.isfinite(z)
+    xy = (landmarks[hit] - [camera.cx, camera.cy]) / camera.focal * z[hit, None]
+    return (np.column_stack([xy, z[hit]]) - camera.t) @ camera.R
 
 
 def novel_view(avatar: Avatar, yaw_deg: float, points: np.ndarray, size: int = 384):

@@ -14,8 +14,9 @@ TARGETS = {
     "identity_yaw-40": ("median <=", 0.50),
     "identity_yaw+40": ("median <=", 0.50),
     "landmark_error": ("median <=", 0.03),
+    "hair_iou": ("median >=", 0.70),
 }
-COLUMNS = ["input", "render", "overlay", "yaw-40", "yaw-20", "yaw+20", "yaw+40"]
+COLUMNS = ["input", "render", "overlay", "yaw-40", "yaw-20", "yaw+20", "yaw+40", "hair_front", "hair_profile"]
 
 
 def _fmt(v) -> str:

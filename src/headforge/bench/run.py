@@ -55,9 +55,9 @@ def emotion_scores(avatar, recogniser) -> dict:
     return {"emotion_top1": result["top1_share"], "emotion_rise": result["rise_share"]}
 
 
-def measure_process_ready() -> float:
+def measure_process_ready(backend: str = "anny", model_dir: str | Path | None = None) -> float:
     """Seconds for a new Python process to import headforge and be ready to reconstruct."""
-    code = "from headforge.pipeline import Reconstructor; Reconstructor().warm_up()"
+    code = f"from headforge.pipeline import Reconstructor; Reconstructor({backend!r}, {model_dir!r}).warm_up()"
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     return time.perf_counter() - t0
@@ -68,8 +68,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool = False) -> str:
-    """Reconstruct every photo in ``folder``; write ``out``/results.json and report.html.
+def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool = False,
+              backend: str = "anny", model_dir: str | Path | None = None) -> str:
+    """Reconstruct every photo in ``folder`` with ``backend`` (files in ``model_dir``, see
+    :mod:`headforge.backends`); write ``out``/results.json and report.html.
 
     ``emotions``: also score each avatar's seven emotion renders with an emotion recogniser we
     did not train (:mod:`headforge.bench.emotion_check`): ``emotion_top1`` and ``emotion_rise``.
@@ -80,9 +82,10 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "zips").mkdir(exist_ok=True)
-    process_ready = measure_process_ready()
+    model_dir = None if model_dir is None else str(model_dir)
+    process_ready = measure_process_ready(backend, model_dir)
     t0 = time.perf_counter()
-    reconstructor = Reconstructor()
+    reconstructor = Reconstructor(backend, model_dir)
     reconstructor.warm_up()
     cold_start = time.perf_counter() - t0
     evaluator = Evaluator(out / "images")

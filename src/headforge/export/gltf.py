@@ -6,8 +6,9 @@ seams, smooth normals, tangents, a PBR material with the albedo and a tangent-sp
 map (OpenGL convention, green = image up) embedded as PNG, and the 52 ARKit morph targets
 (names in ``mesh.extras.targetNames``, default weights = the fitted expression).
 
-``GlbBuilder`` is generic (buffer views, accessors, textures, nodes) so other meshes, e.g.
-hair lines with vertex colours, can be added to the same file.
+``GlbBuilder`` is generic (buffer views, accessors, textures, nodes) so other meshes can be
+added to the same file: an avatar with hair gets a second node "hair", one LINES primitive
+(every strand segment, vertex colours as normalised RGBA bytes, darker at the roots).
 """
 from __future__ import annotations
 
@@ -24,11 +25,13 @@ from headforge.avatar import Avatar, HeadMesh
 from headforge.export.geometry import split_uv_seams, tangents
 from headforge.render.shading import vertex_normals
 from headforge.export.png import encode_png
+from headforge.hair.strands import Hairstyle
 
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
-TRIANGLES = 4
-_COMPONENT_TYPES = {np.dtype(np.float32): 5126, np.dtype(np.uint32): 5125}
+LINES, TRIANGLES = 1, 4
+_COMPONENT_TYPES = {np.dtype(np.float32): 5126, np.dtype(np.uint32): 5125, np.dtype(np.uint8): 5121}
+HAIR_ROOT_SHADE = 0.7  # vertex colour at a strand's root, relative to its tip
 _ACCESSOR_TYPES = {1: "SCALAR", 2: "VEC2", 3: "VEC3", 4: "VEC4"}
 _LINEAR, _LINEAR_MIPMAP_LINEAR, _CLAMP_TO_EDGE = 9729, 9987, 33071
 
@@ -76,7 +79,8 @@ class GlbBuilder:
         self, array: np.ndarray, target: int | None = ARRAY_BUFFER, bounds: bool = False
     ) -> int:
         """An accessor over a new tightly packed view of ``array``: (N,) or (N, C) float32
-        (C = 1..4), or (N,) uint32. ``bounds`` writes min/max (needed for POSITION)."""
+        (C = 1..4), (N,) uint32, or (N, 4) uint8 (normalised, e.g. colours). ``bounds``
+        writes min/max (needed for POSITION)."""
         array = np.ascontiguousarray(array)
         if array.dtype not in _COMPONENT_TYPES:
             raise ValueError(f"unsupported accessor dtype {array.dtype}")
@@ -87,6 +91,8 @@ class GlbBuilder:
             "count": int(array.shape[0]),
             "type": _ACCESSOR_TYPES[columns],
         }
+        if array.dtype == np.uint8:
+            accessor["normalized"] = True
         if bounds:
             rows = array.reshape(len(array), columns)
             accessor["min"] = rows.min(axis=0).tolist()
@@ -197,11 +203,39 @@ def add_head(
     return builder.add_node("head", gltf_mesh)
 
 
+def add_hair(builder: GlbBuilder, hair: Hairstyle) -> int:
+    """Add the node "hair": the (N, P, 3) strands as one LINES primitive (every segment of
+    every strand), COLOR_0 the strand colours shaded from ``HAIR_ROOT_SHADE`` at the root to
+    full at the tip. Returns the node index."""
+    n, p = hair.strands.shape[:2]
+    positions = np.ascontiguousarray(hair.strands, np.float32).reshape(-1, 3)
+    shade = HAIR_ROOT_SHADE + (1 - HAIR_ROOT_SHADE) * np.linspace(0, 1, p)
+    rgb = np.rint(hair.colors[:, None, :].astype(np.float32) * shade[None, :, None]).astype(np.uint8)
+    colors = np.concatenate([rgb.reshape(-1, 3), np.full((n * p, 1), 255, np.uint8)], axis=1)
+    first = (np.arange(n)[:, None] * p + np.arange(p - 1)[None]).ravel()
+    indices = np.column_stack([first, first + 1]).astype(np.uint32).ravel()
+    material = builder.add_material(
+        {"name": "hair", "pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 0.7}}
+    )
+    primitive = {
+        "attributes": {
+            "POSITION": builder.add_accessor(positions, bounds=True),
+            "COLOR_0": builder.add_accessor(colors),
+        },
+        "indices": builder.add_accessor(indices, target=ELEMENT_ARRAY_BUFFER),
+        "material": material,
+        "mode": LINES,
+    }
+    extras = {"name": hair.name, "strands": int(n), "points_per_strand": int(p)}
+    return builder.add_node("hair", builder.add_mesh({"name": "hair", "primitives": [primitive], "extras": extras}))
+
+
 def glb_bytes(
     avatar: Avatar, albedo_png: bytes | None = None, normal_png: bytes | None = None
 ) -> bytes:
-    """The avatar as a GLB file. ``albedo_png``/``normal_png``: already encoded textures to
-    reuse; encoded from ``avatar`` when None."""
+    """The avatar as a GLB file (a "hair" node after the head when it has hair).
+    ``albedo_png``/``normal_png``: already encoded textures to reuse; encoded from ``avatar``
+    when None."""
     builder = GlbBuilder()
     add_head(
         builder,
@@ -210,7 +244,58 @@ def glb_bytes(
         encode_png(avatar.albedo) if albedo_png is None else albedo_png,
         encode_png(avatar.normal_map) if normal_png is None else normal_png,
     )
+    if avatar.hair is not None and avatar.hair.count:
+        add_hair(builder, avatar.hair)
     return builder.to_bytes()
+
+
+def parse_glb(data: bytes) -> GlbBuilder:
+    """A builder holding a GLB file written by :class:`GlbBuilder` (one buffer, JSON and BIN
+    chunks), so nodes can be added to it or the last ones taken off."""
+    magic, version, length = struct.unpack_from("<4sII", data)
+    if magic != b"glTF" or version != 2 or length != len(data):
+        raise ValueError("not a binary glTF 2.0 file")
+    json_len, _ = struct.unpack_from("<I4s", data, 12)
+    gltf = json.loads(data[20 : 20 + json_len])
+    blob = b""
+    if 20 + json_len < len(data):
+        bin_len, _ = struct.unpack_from("<I4s", data, 20 + json_len)
+        blob = data[28 + json_len : 28 + json_len + bin_len]
+    gltf.pop("buffers", None)
+    return GlbBuilder(gltf, [blob] if blob else [], len(blob))
+
+
+def without_node(builder: GlbBuilder, name: str) -> GlbBuilder:
+    """``builder`` without its node ``name`` when that node and everything it uses (mesh,
+    material, accessors, buffer views, bytes) were the last added (as ``add_hair`` does);
+    unchanged when there is no such node. Raises ValueError when the node is not last."""
+    gltf = builder.gltf
+    nodes = [i for i, node in enumerate(gltf["nodes"]) if node.get("name") == name]
+    if not nodes:
+        return builder
+    node = nodes[0]
+    mesh = gltf["meshes"][gltf["nodes"][node]["mesh"]]
+    used = [a for prim in mesh["primitives"] for a in (*prim["attributes"].values(), prim.get("indices"))]
+    first_accessor = min(a for a in used if a is not None)
+    first_view = min(gltf["accessors"][a]["bufferView"] for a in used if a is not None)
+    materials = [prim["material"] for prim in mesh["primitives"] if "material" in prim]
+    last = (node == len(gltf["nodes"]) - 1 and gltf["nodes"][node]["mesh"] == len(gltf["meshes"]) - 1
+            and first_accessor + len(used) == len(gltf["accessors"])
+            and first_view + len(used) == len(gltf["bufferViews"])
+            and all(m >= len(gltf["materials"]) - len(materials) for m in materials))
+    if not last:
+        raise ValueError(f"the node {name!r} is not the last thing in the file")
+    out = json.loads(json.dumps(gltf))
+    out["nodes"].pop()
+    out["meshes"].pop()
+    out["scenes"][0]["nodes"].remove(node)
+    del out["accessors"][first_accessor:]
+    offset = out["bufferViews"][first_view]["byteOffset"]
+    del out["bufferViews"][first_view:]
+    if materials:
+        del out["materials"][min(materials):]
+    blob = b"".join(builder.blobs)[:offset]
+    return GlbBuilder(out, [blob] if blob else [], len(blob))
 
 
 def write_glb(avatar: Avatar, dest: str | Path | BinaryIO) -> None:

@@ -1,5 +1,6 @@
-"""The avatar zip: GLB, OBJ + MTL + textures, params.json, the emotion mapping and an
-optional preview.
+"""The avatar zip: GLB, OBJ + MTL + textures, params.json, the emotion mapping, an optional
+preview and, for an avatar with hair, ``hair.data`` (its strands in the USC-HairSalon layout,
+head frame, metres: see :mod:`headforge.hair.formats`).
 
 Entry names are fixed (``ENTRY_NAMES``); PNGs carry no metadata and zip entries carry a
 fixed timestamp, so the same avatar always gives the same bytes.
@@ -20,7 +21,9 @@ from headforge.emotion.mapping import MAPPING_PATH, load_mapping
 from headforge.export.gltf import glb_bytes
 from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME, obj_files
 from headforge.export.png import encode_png
+from headforge.hair.formats import write_usc
 
+HAIR_NAME = "hair.data"
 ENTRY_NAMES = (
     "avatar.glb",
     "head.obj",
@@ -30,6 +33,7 @@ ENTRY_NAMES = (
     "params.json",
     "emotion_mlp.json",
     "preview.png",
+    HAIR_NAME,
 )
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -43,7 +47,7 @@ def params_json(params: dict) -> bytes:
 def zip_entries(avatar: Avatar) -> dict[str, bytes]:
     """{entry name: content} in ``ENTRY_NAMES`` order; emotion_mlp.json (the emotion slider
     mapping, :mod:`headforge.emotion`) when the morph targets are its ARKit actions;
-    preview.png only when there is one."""
+    preview.png only when there is one; hair.data when the avatar has hair."""
     params = params_json(avatar.params)  # first: the cheapest step that can fail
     obj = obj_files(avatar)
     entries = {"avatar.glb": glb_bytes(avatar, obj[ALBEDO_NAME], obj[NORMAL_NAME]), **obj}
@@ -52,6 +56,8 @@ def zip_entries(avatar: Avatar) -> dict[str, bytes]:
         entries["emotion_mlp.json"] = MAPPING_PATH.read_bytes()
     if avatar.preview is not None:
         entries["preview.png"] = encode_png(avatar.preview)
+    if avatar.hair is not None and avatar.hair.count:
+        entries[HAIR_NAME] = write_usc(avatar.hair.strands)
     return entries
 
 
@@ -62,8 +68,13 @@ def write_zip(avatar: Avatar, path: str | Path) -> Path:
     ``path``; on any failure the temporary file is removed, ``path`` is left untouched
     and the error is re-raised.
     """
+    return write_entries(zip_entries(avatar), path)
+
+
+def write_entries(entries: dict[str, bytes], path: str | Path) -> Path:
+    """Write {entry name: content} as an avatar zip at ``path``, atomically (as
+    :func:`write_zip`), and return ``path``."""
     path = Path(path)
-    entries = zip_entries(avatar)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as file:

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from headforge.avatar import Avatar
-from headforge.render import render_mesh
+from headforge.render import render_mesh, render_strands
 from headforge.render.camera import Camera
 
 PANEL = 320
@@ -26,11 +26,15 @@ def face_crop(photo: np.ndarray, landmarks: np.ndarray, size: int = PANEL, margi
 
 
 def avatar_view(avatar: Avatar, yaw_deg: float, size: int = PANEL, pitch_deg: float = 0.0) -> np.ndarray:
-    """(size, size, 3) studio-lit render of the textured avatar with its expression."""
+    """(size, size, 3) studio-lit render of the textured avatar with its expression (and
+    its hair, when it has some)."""
     cam = Camera.orbit(size, size, yaw_deg, pitch_deg, VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET)
     m = avatar.mesh
-    return render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
-                       texture=avatar.albedo, normal_map=avatar.normal_map).image
+    head = render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
+                       texture=avatar.albedo, normal_map=avatar.normal_map)
+    if avatar.hair is None or avatar.hair.count == 0:
+        return head.image
+    return render_strands(avatar.hair.strands, cam, colors=avatar.hair.colors, base=head).image
 
 
 def make_preview(photo: np.ndarray, landmarks: np.ndarray, avatar: Avatar) -> np.ndarray:

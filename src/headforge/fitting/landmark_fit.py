@@ -58,13 +58,18 @@ class FitResult:
 
     @property
     def head_angles_deg(self) -> dict[str, float]:
-        """Yaw (about Y, + = the head turns to its left), pitch (about X, + = looks down),
-        roll (about Z), from the rotation relative to a frontal view."""
-        r = FRONT.T @ self.camera.R  # head -> front-view camera, without the axis flip
-        yaw = np.degrees(np.arctan2(r[0, 2], r[2, 2]))
-        pitch = np.degrees(np.arcsin(np.clip(-r[1, 2], -1, 1)))
-        roll = np.degrees(np.arctan2(r[1, 0], r[1, 1]))
-        return {"yaw": float(yaw), "pitch": float(pitch), "roll": float(roll)}
+        """See :func:`head_angles_deg`."""
+        return head_angles_deg(self.camera.R)
+
+
+def head_angles_deg(rotation: np.ndarray) -> dict[str, float]:
+    """Yaw (about Y, + = the head turns to its left), pitch (about X, + = looks down), roll
+    (about Z) of a camera's (3, 3) head -> camera ``rotation``, relative to a frontal view."""
+    r = FRONT.T @ rotation  # head -> front-view camera, without the axis flip
+    yaw = np.degrees(np.arctan2(r[0, 2], r[2, 2]))
+    pitch = np.degrees(np.arcsin(np.clip(-r[1, 2], -1, 1)))
+    roll = np.degrees(np.arctan2(r[1, 0], r[1, 1]))
+    return {"yaw": float(yaw), "pitch": float(pitch), "roll": float(roll)}
 
 
 def _rotvec_to_matrix(r: torch.Tensor) -> torch.Tensor:

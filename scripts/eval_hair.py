@@ -1,0 +1,148 @@
+"""Measure hair from the photo: the held-out synthetic set and a folder of portraits.
+
+    python scripts/eval_hair.py synthetic --styles 100          # seed 1 = the held-out set
+    python scripts/eval_hair.py portraits ../shared/portraits --out hair-eval
+
+synthetic: regenerates held-out samples (styles the network never saw, ``--seed 1``), runs
+the network and the refinement as the pipeline does, and prints the parameter error per
+group (lengths: the median relative error; the rest: the mean absolute error in their own
+units), class accuracies, and the median
+silhouette IoU against the true hair (the strands' coverage, no segmentation jitter) before
+and after refinement.
+
+portraits: reconstructs every photo (hair on), prints per photo the length class (checked
+against ``scripts/hair_photo_labels.json``), the hair IoU in the input view and the hair
+stage's time, and writes ``contact_sheet.png`` (photo | avatar with hair, front | profile)
+and ``hair.json`` into ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+LABELS = Path(__file__).with_name("hair_photo_labels.json")
+ACCEPT = {"bald": {"bald"}, "short": {"buzz", "short"}, "long": {"long"}}
+
+
+def synthetic(args) -> None:
+    from headforge.hairphoto.grow import grow_style
+    from headforge.hairphoto.model import predict
+    from headforge.hairphoto.refine import refine_style
+    from headforge.hairphoto.stage import STRANDS
+    from headforge.hairphoto.styles import LENGTH_CLASSES, REGRESSED, decode
+    from headforge.hairphoto.synth import make_samples
+    from headforge.headmodel.anny_head import load_head_model
+
+    faces = load_head_model().faces
+    errors = {name: [] for name, _ in REGRESSED}
+    hits = {"length": [], "parting": [], "tie": []}
+    predicted, refined = [], []
+    t0 = time.perf_counter()
+    for i in range(args.styles):
+        (s,) = make_samples(i, args.seed, views=1)
+        p = predict(s.x, s.pose)
+        for k, (name, (lo, hi)) in enumerate(REGRESSED):
+            if s.classes["length"] > 0:
+                e = abs(p.values[k] - s.values[k]) * (hi - lo)
+                errors[name].append(np.exp(e) - 1 if name.startswith("log_") else e)
+        hits["length"].append(p.classes["length"] == s.classes["length"])
+        if s.classes["length"] >= LENGTH_CLASSES.index("short"):
+            hits["parting"].append(p.classes["parting"] == s.classes["parting"])
+        if s.classes["length"] >= LENGTH_CLASSES.index("medium"):
+            hits["tie"].append(p.classes["tie"] == s.classes["tie"])
+        if not s.truth.any():
+            continue
+
+        def grow(q):
+            return grow_style(q, s.vertices, color=(90, 60, 40))
+
+        r = refine_style(decode(p.values, p.classes, **STRANDS), grow, s.vertices, faces, s.camera, s.truth,
+                         s.valid)
+        predicted.append(r.predicted_iou)
+        refined.append(r.iou)
+    report = {name: round(float(np.median(v) if name.startswith("log_") else np.mean(v)), 4)
+              for name, v in errors.items()}
+    report.update({f"{k}_accuracy": round(float(np.mean(v)), 4) for k, v in hits.items()})
+    report["silhouette_iou_predicted_median"] = round(float(np.median(predicted)), 4)
+    report["silhouette_iou_refined_median"] = round(float(np.median(refined)), 4)
+    report["samples"] = len(hits["length"])
+    report["seconds"] = round(time.perf_counter() - t0)
+    print(json.dumps(report, indent=1))
+
+
+def portraits(args) -> None:
+    from headforge.bench.evaluate import EVAL_SIDE
+    from headforge.errors import HeadforgeError
+    from headforge.export.preview import avatar_view, face_crop
+    from headforge.hairphoto.evaluate import hair_iou
+    from headforge.hairphoto.mask import PersonSegmenter
+    from headforge.io.image import load_photo, working_copy
+    from headforge.pipeline import Options, default_reconstructor
+
+    labels = json.loads(LABELS.read_text())["labels"]
+    rec = default_reconstructor()
+    rec.warm_up((512,))
+    segmenter = PersonSegmenter()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows, tiles = [], []
+    photos = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    for path in photos:
+        try:
+            t = time.perf_counter()
+            avatar = rec(path, Options(texture_size=512))
+            total = time.perf_counter() - t
+        except HeadforgeError as e:
+            print(f"{path.name}: {e.code}")
+            continue
+        photo, scale = working_copy(load_photo(path).rgb, EVAL_SIDE)
+        h, w = photo.shape[:2]
+        score = hair_iou(avatar, photo, avatar.landmarks * scale, avatar.camera.resized(scale, w, h), segmenter)
+        block = avatar.params["hair"]
+        label = labels.get(path.name)
+        row = {"photo": path.name, "length_class": block["length_class"], "label": label,
+               "right": None if label is None else block["length_class"] in ACCEPT[label],
+               "hair_iou": score, "hair_s": avatar.params["timings_s"]["hair"], "total_s": round(total, 3),
+               "mask_s": block["timings_s"].get("mask")}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        panels = [face_crop(photo, avatar.landmarks * scale, 256), avatar_view(avatar, 0.0, 256),
+                  avatar_view(avatar, 90.0, 256)]
+        tile = np.concatenate(panels, axis=1)
+        text = f"{path.stem[5:30]} {block['length_class']} iou {'-' if score is None else f'{score:.2f}'}"
+        cv2.putText(tile, text, (4, 250), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1)
+        tiles.append(tile)
+    sheet = np.concatenate([np.concatenate(tiles[i:i + 2] + [np.zeros_like(tiles[0])] * (2 - len(tiles[i:i + 2])),
+                                           axis=1) for i in range(0, len(tiles), 2)])
+    cv2.imwrite(str(args.out / "contact_sheet.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    scores = [r["hair_iou"] for r in rows if r["hair_iou"] is not None]
+    judged = [r for r in rows if r["right"] is not None]
+    summary = {"photos": len(rows), "hair_iou_median": round(float(np.median(scores)), 4), "hair_iou_n": len(scores),
+               "length_class_right": f"{sum(r['right'] for r in judged)}/{len(judged)}",
+               "hair_s_median": round(float(np.median([r["hair_s"] for r in rows])), 3),
+               "total_s_median": round(float(np.median([r["total_s"] for r in rows])), 3)}
+    (args.out / "hair.json").write_text(json.dumps({"summary": summary, "photos": rows}, indent=1))
+    print(json.dumps(summary, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("synthetic")
+    p.add_argument("--styles", type=int, default=100)
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=synthetic)
+    p = sub.add_parser("portraits")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--out", type=Path, default=Path("hair-eval"))
+    p.set_defaults(func=portraits)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Fit FLAME to detected landmarks: shape, expression, neck, jaw and eye rotations, head pose and
+focal length -- the same two-stage fit and losses as :mod:`headforge.fitting.landmark_fit`
+(2D landmarks weighted by how squarely they face the camera, mediapipe's relative depth,
+priors), with FLAME's skinned model evaluated at the landmarks' triangles only.
+
+The expression, jaw and eye rotations are parametrised as the ARKit table's combination of 52
+weights in [0, 1] (:mod:`.flame_arkit`) plus a small FLAME residual, so the fit yields ARKit
+weights for the exported morph targets as the default head's fit does, and FLAME's own
+parameters. Priors pull the weights towards mediapipe's blendshape scores, the FLAME parameters
+towards a network's estimate (DECA/EMOCA) when there is one, the residual towards zero. The
+global rotation is the camera's (FLAME's own global rotation stays zero).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from headforge.backends.flame import FlameModel
+from headforge.backends.flame_arkit import ArkitTable
+from headforge.backends.flame_files import LandmarkEmbedding
+from headforge.detection.landmarks import FaceLandmarks
+from headforge.fitting.landmark_fit import _facing_weights, _rotvec_to_matrix, initial_pose
+from headforge.render.camera import Camera
+
+
+@dataclass
+class FlameInit:
+    """A network's estimate: shape (S,), expression (E',) coefficients, jaw (3,) rotation;
+    displacement: optional (H, W) UV displacement map (metres); source: who estimated it."""
+
+    shape: np.ndarray
+    expression: np.ndarray
+    jaw: np.ndarray
+    displacement: np.ndarray | None = None
+    source: str = ""
+
+
+@dataclass
+class FlameFitSettings:
+    """Iterations, step and weights; ``n_shape`` / ``n_expression``: how many components are fitted."""
+
+    rigid_iterations: int = 60
+    full_iterations: int = 200
+    learning_rate: float = 0.03
+    n_shape: int = 300
+    n_expression: int = 100
+    depth_weight: float = 0.05
+    shape_weight: float = 0.3
+    action_prior_weight: float = 0.3
+    expression_weight: float = 0.05
+    residual_weight: float = 0.5
+    pose_weight: float = 5.0
+    focal_weight: float = 0.5
+
+
+@dataclass
+class FlameCentre:
+    """What the fit starts from and is pulled towards: shape (S,), expression (E,), jaw (3,)
+    and the (52,) ARKit weights."""
+
+    shape: np.ndarray
+    expression: np.ndarray
+    jaw: np.ndarray
+    actions: np.ndarray
+
+
+@dataclass
+class FlameFit:
+    """shape (S,), expression (E,), neck (3,), jaw (3,), eyes (6,) float32: FLAME's parameters;
+    actions (52,): the ARKit weights part of the expression, jaw and eyes; camera (world = head
+    frame); error: mean 2D landmark error / face-box diagonal."""
+
+    shape: np.ndarray
+    expression: np.ndarray
+    neck: np.ndarray
+    jaw: np.ndarray
+    eyes: np.ndarray
+    actions: np.ndarray
+    camera: Camera
+    error: float
+
+
+def prior_centre(table: ArkitTable, detected: FaceLandmarks, keep_expression: bool, init: FlameInit | None,
+                 n_shape: int, n_expression: int) -> FlameCentre:
+    """The centre: the ARKit weights are mediapipe's blendshape scores (zeros for a neutral
+    avatar, as for the default head); shape, expression and jaw are the network's when there is
+    one, else zero shape and the weights through the ARKit table."""
+    shape, expression = np.zeros(n_shape, np.float32), np.zeros(n_expression, np.float32)
+    scores = np.array([detected.blendshapes.get(n, 0.0) for n in table.names], np.float32)
+    if not keep_expression:
+        scores[:] = 0
+    e, jaw, _ = table.combine(scores)
+    expression[:] = e[:n_expression]
+    if init is not None:
+        shape[: len(init.shape)] = init.shape[:n_shape]
+        expression[:] = 0
+        expression[: len(init.expression)] = init.expression[:n_expression]
+        jaw = np.asarray(init.jaw, np.float32)
+    return FlameCentre(shape, expression, jaw, scores)
+
+
+def fit_flame(model: FlameModel, embedding: LandmarkEmbedding, detected: FaceLandmarks, image_size: tuple[int, int],
+              table: ArkitTable, centre: FlameCentre, settings: FlameFitSettings | None = None) -> FlameFit:
+    """Fit ``model`` to the ``detected`` landmarks of an image of (height, width) pixels.
+
+    The expression, jaw and eyes are the ARKit table's combination of 52 weights in [0, 1] plus
+    a FLAME residual; priors pull the weights towards ``centre.actions``, the whole expression
+    and jaw towards ``centre``'s, the residual towards zero."""
+    s = settings or FlameFitSettings()
+    height, width = image_size
+    points = detected.points[embedding.mediapipe]
+    target = torch.from_numpy(points[:, :2].astype(np.float32))
+    target_z = torch.from_numpy(points[:, 2].astype(np.float32))
+    diag = detected.box_diagonal
+    scale = 100.0 / diag  # 1.0 = 1% of the face-box diagonal
+    c_np = np.array([(width - 1) / 2, (height - 1) / 2], np.float32)
+    c = torch.from_numpy(c_np)
+    focal0 = 1.4 * max(width, height)
+
+    # Only the vertices of the landmarks' triangles are skinned during the fit.
+    corners = model.faces[embedding.faces]
+    ids, local = np.unique(corners, return_inverse=True)
+    local = torch.from_numpy(local.reshape(corners.shape))
+    ids = torch.from_numpy(ids)
+    bary = torch.from_numpy(embedding.bary)
+
+    n_exp = len(centre.expression)
+    t = lambda x: torch.from_numpy(np.asarray(x, np.float32))  # noqa: E731
+    t_exp, t_jaw, t_eyes = t(table.expression[:, :n_exp]), t(table.jaw), t(table.eyes)
+    shape0, expression0, jaw0, actions0 = t(centre.shape), t(centre.expression), t(centre.jaw), t(centre.actions)
+    shape = shape0.clone().requires_grad_(True)
+    act_logit = torch.logit(actions0.clamp(0.02, 0.98)).requires_grad_(True)
+    start = torch.sigmoid(act_logit.detach())
+    residual = (expression0 - start @ t_exp).requires_grad_(True)
+    jaw_residual = (jaw0 - start @ t_jaw).requires_grad_(True)
+    eye_residual = torch.zeros(6, requires_grad=True)
+    neck = torch.zeros(3, requires_grad=True)
+
+    def native():
+        w = torch.sigmoid(act_logit)
+        return w, w @ t_exp + residual, w @ t_jaw + jaw_residual, w @ t_eyes + eye_residual
+
+    def landmarks_3d() -> torch.Tensor:
+        _, expression, jaw, eyes = native()
+        v = model(shape[None], expression[None], model.pose(neck[None], jaw[None], eyes[None]), ids)[0]
+        return torch.einsum("nkc,nk->nc", v[local], bary)
+
+    with torch.no_grad():
+        rvec, tvec = initial_pose(landmarks_3d().numpy(), points[:, :2], focal0, c_np)
+    rot = torch.tensor(rvec, dtype=torch.float32, requires_grad=True)
+    trans = torch.tensor(tvec, dtype=torch.float32, requires_grad=True)
+    log_focal = torch.zeros((), requires_grad=True)
+
+    def project(v):
+        x = v @ _rotvec_to_matrix(rot).T + trans
+        f = focal0 * torch.exp(log_focal)
+        return x[:, :2] / x[:, 2:3] * f + c, x, f
+
+    def run(params, iterations, full):
+        opt = torch.optim.Adam(params, lr=s.learning_rate)
+        weights = torch.ones(len(target))
+        v = landmarks_3d().detach()
+        for i in range(iterations):
+            opt.zero_grad()
+            if full:
+                v = landmarks_3d()
+            uv, x, f = project(v)
+            if i % 20 == 0:
+                weights = _facing_weights(x.detach(), rot.detach(), embedding.faces, model)
+            loss = (weights * ((uv - target) * scale).pow(2).sum(1)).sum() / weights.sum()
+            z = x[:, 2] * f / x[:, 2].mean()
+            dz = (z - z.mean()) - (target_z - target_z.mean())
+            loss = loss + s.depth_weight * (dz * scale).pow(2).mean() + s.focal_weight * log_focal.pow(2)
+            if full:
+                w, expression, jaw, _ = native()
+                loss = loss + s.shape_weight * (shape - shape0).pow(2).sum()
+                loss = loss + s.action_prior_weight * (w - actions0).pow(2).sum()
+                loss = loss + s.expression_weight * (expression - expression0).pow(2).sum()
+                loss = loss + s.residual_weight * residual.pow(2).sum()
+                loss = loss + s.pose_weight * ((jaw - jaw0).pow(2).sum() + jaw_residual.pow(2).sum()
+                                               + eye_residual.pow(2).sum() + neck.pow(2).sum())
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                log_focal.clamp_(-1.0, 1.0)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is fastest
+    try:
+        run([rot, trans, log_focal], s.rigid_iterations, full=False)
+        run([rot, trans, log_focal, shape, act_logit, residual, jaw_residual, eye_residual, neck],
+            s.full_iterations, full=True)
+    finally:
+        torch.set_num_threads(threads)
+
+    with torch.no_grad():
+        uv, _, f = project(landmarks_3d())
+        r = _rotvec_to_matrix(rot).numpy().astype(np.float64)
+        w, expression, jaw, eyes = native()
+    error = float(np.linalg.norm(uv.numpy() - points[:, :2], axis=1).mean() / diag)
+    camera = Camera(width, height, float(f), float(c_np[0]), float(c_np[1]), r, trans.detach().numpy().astype(np.float64))
+    out = [x.detach().numpy().astype(np.float32) for x in (shape, expression, neck, jaw, eyes, w)]
+    return FlameFit(*out, camera=camera, error=error)

@@ -1,0 +1,125 @@
+"""Try a stored hairstyle on a reconstructed head: on an Avatar in memory, or on an avatar zip.
+
+The head is not fitted again: an avatar zip's head files (OBJ, MTL, textures, the emotion
+mapping) are copied byte for byte, its GLB keeps the head node's bytes and gets a new "hair"
+node, and ``hair.data``, ``params.json`` (its ``hair`` block) and the preview's avatar panels
+are replaced. For the default head model the neutral head is rebuilt from ``params.json``'s
+identity; for other models it is read from ``head.obj`` (with the photo's expression).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from headforge.avatar import Avatar, HeadMesh
+from headforge.errors import BadImageError
+from headforge.export.gltf import add_hair, parse_glb, without_node
+from headforge.export.package import HAIR_NAME, params_json, write_entries
+from headforge.export.png import encode_png
+from headforge.export.preview import PANEL, VIEW_YAWS, avatar_view
+from headforge.hair.fit import fit_on_head
+from headforge.hair.formats import write_usc
+from headforge.hair.library import load_hairstyle
+from headforge.hair.strands import Hairstyle
+from headforge.headmodel.anny_head import MODEL_NAME, load_head_model
+
+
+def try_on(avatar: Avatar, name: str, library: str | Path | None = None) -> Avatar:
+    """``avatar`` wearing the stored style ``name``, fitted to its neutral head; params.json's
+    ``hair`` block and the preview's avatar panels follow. Raises UnknownHairstyleError."""
+    style = load_hairstyle(name, path=None if library is None else str(library))
+    t0 = time.perf_counter()
+    hair = fit_on_head(style, avatar.mesh.vertices, avatar.mesh.faces)
+    params = {**avatar.params, "hair": hair_params(hair, time.perf_counter() - t0)}
+    dressed = dataclasses.replace(avatar, hair=hair, params=params)
+    if avatar.preview is not None:
+        dressed.preview = np.concatenate(
+            [avatar.preview[:, :PANEL]] + [avatar_view(dressed, yaw) for yaw in VIEW_YAWS], axis=1)
+    return dressed
+
+
+def hair_params(hair: Hairstyle, seconds: float) -> dict:
+    """The ``hair`` block of params.json for a stored style."""
+    r, g, b = (int(c) for c in hair.color)
+    return {"source": "library", "name": hair.name, "strands": hair.count, "points_per_strand":
+            hair.points_per_strand, "color": f"#{r:02x}{g:02x}{b:02x}", "fit_seconds": round(seconds, 4)}
+
+
+def tryon_zip(source: str | Path, name: str, output: str | Path, library: str | Path | None = None) -> Avatar:
+    """Write ``output``: the avatar zip ``source`` wearing style ``name`` (see the module
+    notes). Returns the dressed avatar."""
+    entries = _read_entries(source)
+    dressed = try_on(read_avatar(entries), name, library)
+    glb = without_node(parse_glb(entries["avatar.glb"]), "hair")
+    add_hair(glb, dressed.hair)
+    entries["avatar.glb"] = glb.to_bytes()
+    entries["params.json"] = params_json(dressed.params)
+    if dressed.preview is not None:
+        entries["preview.png"] = encode_png(dressed.preview)
+    entries.pop(HAIR_NAME, None)
+    if dressed.hair.count:
+        entries[HAIR_NAME] = write_usc(dressed.hair.strands)
+    write_entries(entries, output)
+    return dressed
+
+
+def read_avatar(entries: dict[str, bytes]) -> Avatar:
+    """The Avatar of an avatar zip's entries (mesh, expression, textures, params, preview)."""
+    params = json.loads(entries["params.json"])
+    posed, faces, uvs, face_uvs = _read_obj(entries["head.obj"].decode())
+    mesh, expression = _neutral_mesh(params, posed, faces, uvs, face_uvs)
+    preview = _png(entries["preview.png"]) if "preview.png" in entries else None
+    return Avatar(mesh, expression, _png(entries["head_albedo.png"]), _png(entries["head_normal.png"]),
+                  params=params, preview=preview)
+
+
+def _neutral_mesh(params: dict, posed, faces, uvs, face_uvs) -> tuple[HeadMesh, np.ndarray]:
+    """The neutral head and the expression: rebuilt from the identity for the default model,
+    else the posed OBJ head with no morph targets."""
+    model = load_head_model()
+    identity = params.get("identity")
+    if params.get("model", {}).get("name") == MODEL_NAME and identity and len(posed) == len(model.template):
+        phen = [identity["phenotypes"].get(n, 0.5) for n in model.phenotype_names]
+        local = [identity["local_changes"].get(n, 0.0) for n in model.local_names]
+        arkit = params.get("expression", {}).get("arkit", {})
+        expression = np.array([arkit.get(n, 0.0) for n in model.action_names], np.float32)
+        mesh = HeadMesh(model.identity_vertices(phen, local), model.faces, model.uvs, model.face_uvs,
+                        list(model.action_names), model.action_basis)
+        return mesh, expression
+    return HeadMesh(posed, faces, uvs, face_uvs, [], np.zeros((0, len(posed), 3), np.float32)), np.zeros(0, np.float32)
+
+
+def _read_entries(path: str | Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _read_obj(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(V, 3) vertices, (F, 3) faces, (T, 2) uvs, (F, 3) face uvs of a triangle OBJ with
+    ``f v/vt/vn`` corners (as headforge writes it)."""
+    v, vt, f = [], [], []
+    for line in text.splitlines():
+        if line.startswith("v "):
+            v.append(line[2:])
+        elif line.startswith("vt "):
+            vt.append(line[3:])
+        elif line.startswith("f "):
+            f.append(line[2:].replace("/", " "))
+    vertices = np.loadtxt(io.StringIO("\n".join(v)), np.float32, ndmin=2)
+    uvs = np.loadtxt(io.StringIO("\n".join(vt)), np.float32, ndmin=2)
+    corners = np.loadtxt(io.StringIO("\n".join(f)), np.int64, ndmin=2).reshape(len(f), 3, -1) - 1
+    return vertices, corners[:, :, 0].astype(np.int32), uvs, corners[:, :, 1].astype(np.int32)
+
+
+def _png(data: bytes) -> np.ndarray:
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise BadImageError("an image in the avatar zip is unreadable")
+    return np.ascontiguousarray(bgr[:, :, ::-1])

@@ -1,0 +1,170 @@
+"""Hair from the photo, end to end: the pipeline's hair stage.
+
+face-aligned crop (align) -> hair mask (mask) -> orientation field + network input
+(orientation, features) -> style parameters (model, styles) -> length and volume fitted to
+the mask's silhouette (refine) -> the dense style grown and fitted to the person's head
+(grow), cut where it leaves the photo's hair (refine.carve), coloured from the photo.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from headforge.fitting.landmark_fit import head_angles_deg
+from headforge.hair.generator import HairParams
+from headforge.hair.reference import reference_head
+from headforge.hair.registration import register_surfaces
+from headforge.hair.strands import Hairstyle
+from headforge.hairphoto.align import BORDER, Alignment, align_face
+from headforge.hairphoto.features import crop_orientation, network_input
+from headforge.hairphoto.grow import carried_style, grow_style
+from headforge.hairphoto.mask import HairMask, PersonSegmenter, hair_mask
+from headforge.hairphoto.model import Prediction, load_model, predict
+from headforge.hairphoto.refine import carve, hair_colour, refine_style
+from headforge.hairphoto.styles import LENGTH_CLASSES, bald, decode
+from headforge.render import render_mesh
+from headforge.render.camera import Camera
+
+STRANDS = dict(guides=400, points=28, count=6000)  # the finished style's strand budget
+MIN_HAIR = 0.002  # a mask under this share of the crop is no hair
+DEFAULT_COLOUR = np.array([60, 42, 30], np.uint8)
+# The strand renderer's light and root darkening make hair look this much darker than its
+# base colour (measured on synthetic renders); the photo's colour is divided by it.
+SHADING = 0.9
+
+
+@dataclass
+class PhotoHair:
+    """The person's own hair: ``style`` (fitted to the head, head frame, metres), its
+    ``params``, ``length_class``, base ``color`` (3,) uint8, ``mask_iou`` (silhouette of
+    the refined style against the hair mask in the photo's view), the ``mask`` and the crop
+    ``alignment`` it was read in, the network's ``prediction`` and per-step ``timings``."""
+
+    style: Hairstyle
+    params: HairParams
+    length_class: str
+    color: np.ndarray
+    mask_iou: float
+    mask: HairMask
+    alignment: Alignment
+    prediction: Prediction | None
+    predicted_iou: float = 0.0
+    length_scales: dict[str, float] = field(default_factory=dict)
+    volume_scale: float = 1.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The ``hair`` block of ``params.json``."""
+        p = self.params.to_dict()
+        for k in ("guides", "points", "count"):
+            p.pop(k)
+        out = {
+            "source": "photo",
+            "length_class": self.length_class,
+            "generator_params": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in p.items()},
+            "color_srgb": [int(c) for c in self.color],
+            "strands": self.style.count,
+            "mask_iou": round(self.mask_iou, 4),
+            "mask_iou_predicted": round(self.predicted_iou, 4),
+            "mask_share": round(float(self.mask.hair.mean()), 4),
+            "refinement": {"length_scales": {k: round(v, 3) for k, v in self.length_scales.items()},
+                           "volume_scale": self.volume_scale},
+            "timings_s": self.timings,
+        }
+        if self.prediction is not None:
+            out["class_probabilities"] = {k: [round(float(x), 4) for x in v]
+                                          for k, v in self.prediction.probabilities.items()}
+        return out
+
+
+class PhotoHairReader:
+    """Holds the segmenter, the network and the reference head; call it per photo."""
+
+    def __init__(self) -> None:
+        self.segmenter = PersonSegmenter()
+        self.net = load_model()
+        reference_head()
+
+    def __call__(self, photo: np.ndarray, landmarks: np.ndarray, camera: Camera, vertices: np.ndarray,
+                 posed: np.ndarray, faces: np.ndarray) -> PhotoHair:
+        """The hair of ``photo`` (H, W, 3) uint8 with its (478, 2) pixel ``landmarks`` and the
+        fitted ``camera`` (same pixels); ``vertices`` (V, 3) the neutral head the hair is
+        fitted to, ``posed`` (V, 3) the head as in the photo, ``faces`` (F, 3)."""
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal t
+            now = time.perf_counter()
+            timings[name] = round(now - t, 4)
+            t = now
+
+        alignment = align_face(landmarks)
+        crop = alignment.warp(photo, border=BORDER)
+        valid = alignment.valid(photo.shape)
+        person = self.segmenter.in_crop(photo, alignment)
+        mask = hair_mask(crop, alignment.to_crop(landmarks), valid, person)
+        lap("mask")
+        cam = alignment.camera(camera)
+        color = hair_colour(crop, mask.hair)
+        color = DEFAULT_COLOUR if color is None else np.clip(color / SHADING, 0, 255).astype(np.uint8)
+        if mask.hair.mean() < MIN_HAIR:
+            params = bald(**STRANDS)
+            style = grow_style(params, vertices, faces, color)
+            score = 1.0 if not mask.hair.any() else 0.0
+            return PhotoHair(style, params, "bald", color, score, mask, alignment, None, score, timings=timings)
+        x = network_input(crop_orientation(crop), mask.hair, mask.face, valid)
+        angles = head_angles_deg(cam.R)
+        prediction = predict(x, np.array([angles["yaw"], angles["pitch"]]), self.net)
+        classes = dict(prediction.classes)
+        if classes["length"] == 0:  # the mask shows hair: the likeliest length with hair
+            classes["length"] = 1 + int(np.argmax(prediction.probabilities["length"][1:]))
+        params = decode(prediction.values, classes, **STRANDS)
+        lap("predict")
+
+        ref = reference_head()
+        # Silhouettes are drawn on a head of the reference topology (the person's own, or the
+        # reference registered onto it).
+        target = vertices if len(vertices) == len(ref.vertices) else \
+            register_surfaces(ref.vertices, ref.faces, vertices, faces).warped
+
+        refined = refine_style(params, lambda p: carried_style(p, target), posed, faces, cam, mask.hair, valid)
+        lap("refine")
+        style = carve(grow_style(refined.params, vertices, faces, color), cam,
+                      render_mesh(posed, faces, cam, lighting="flat"), mask.hair, valid)
+        lap("grow")
+        return PhotoHair(style, refined.params, LENGTH_CLASSES[classes["length"]], color, refined.iou, mask,
+                         alignment, prediction, refined.predicted_iou, refined.length_scales, refined.volume_scale,
+                         timings)
+
+
+class HairJob:
+    """The hair stage of one photo running in a thread beside the texture stages (numpy,
+    OpenCV, torch and mediapipe release the GIL). ``result()`` waits and returns the
+    :class:`PhotoHair` (or raises what the stage raised); ``seconds`` is its own run time."""
+
+    def __init__(self, reader: PhotoHairReader, *args) -> None:
+        self._args = args
+        self._reader = reader
+        self._result: PhotoHair | None = None
+        self._error: BaseException | None = None
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="headforge-hair", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._result = self._reader(*self._args)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller by result()
+            self._error = e
+        self.seconds = round(time.perf_counter() - t0, 4)
+
+    def result(self) -> PhotoHair:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result

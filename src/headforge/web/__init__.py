@@ -1,0 +1,1 @@
+"""The web page and HTTP API (:func:`headforge.web.app.create_app`)."""

@@ -1,0 +1,45 @@
+// Copies the three.js files the page uses from node_modules into static/vendor/three/, keeping
+// three's own layout, and points the add-ons' bare `from 'three'` imports at the copied build,
+// so the browser loads plain ES modules with no bundler and no import map. Run by `npm run build`
+// (scripts/install.sh does it after `npm ci`); static/vendor/ is not committed.
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const source = join(here, "node_modules", "three");
+const target = join(here, "static", "vendor", "three");
+const FILES = [
+  "LICENSE",
+  "build/three.module.js",
+  "build/three.core.js",
+  "examples/jsm/controls/OrbitControls.js",
+  "examples/jsm/environments/RoomEnvironment.js",
+  "examples/jsm/loaders/GLTFLoader.js",
+  "examples/jsm/utils/BufferGeometryUtils.js",
+  "examples/jsm/utils/SkeletonUtils.js",
+];
+const BARE = /from\s+(['"])three\1/g;
+
+rmSync(target, { recursive: true, force: true });
+for (const file of FILES) {
+  const from = join(source, file);
+  const to = join(target, file);
+  mkdirSync(dirname(to), { recursive: true });
+  if (!file.endsWith(".js")) {
+    copyFileSync(from, to);
+    continue;
+  }
+  let build = relative(dirname(to), join(target, "build", "three.module.js"));
+  if (!build.startsWith(".")) build = `./${build}`;
+  writeFileSync(to, readFileSync(from, "utf8").replace(BARE, `from '${build}'`));
+}
+// Every relative import of a copied module must be copied too.
+for (const file of FILES.filter((f) => f.endsWith(".js"))) {
+  const text = readFileSync(join(target, file), "utf8");
+  for (const [, path] of text.matchAll(/from\s+['"](\.{1,2}\/[^'"]+)['"]/g)) {
+    const wanted = relative(target, join(dirname(join(target, file)), path));
+    if (!FILES.includes(wanted)) throw new Error(`${file} imports ${path}: add ${wanted} to FILES`);
+  }
+}
+console.log(`three.js ${JSON.parse(readFileSync(join(source, "package.json"), "utf8")).version} -> ${relative(process.cwd(), target)}`);

@@ -1,0 +1,159 @@
+"""Hair from the photo: mask, orientation field, network, and the astronaut's avatar hair."""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from headforge.detection.landmarks import FaceDetector
+from headforge.hair.collision import ClosedSurface
+from headforge.hair.meshquery import points_inside
+from headforge.hair.reference import reference_head
+from headforge.hair.scalp import root_points
+from headforge.hairphoto.align import BORDER, align_face
+from headforge.hairphoto.features import CHANNELS, INPUT_SIZE
+from headforge.hairphoto.mask import PersonSegmenter, face_frame, hair_mask
+from headforge.hairphoto.model import load_model, predict
+from headforge.hairphoto.orientation import orientation_field
+from headforge.hairphoto.refine import iou, prefix
+from headforge.hairphoto.styles import LENGTH_CLASSES, decode, encode, length_class, sample_style
+from headforge.pipeline import Options, default_reconstructor
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    """The astronaut photo, its landmarks, its face-aligned crop and the person probability."""
+    img = skimage.data.astronaut()
+    landmarks = FaceDetector()(img).points[:, :2]
+    return img, landmarks, PersonSegmenter()
+
+
+def composite(img, landmarks, colour, stripes: bool):
+    """The astronaut with a painted hair cap of known shape over (and well beyond) her own hair:
+    an ellipse around the top of the head down to the ears, the face oval cut out. Returns
+    the crop, its landmarks, the valid area and the known hair (all in the crop)."""
+    alignment = align_face(landmarks)
+    crop = alignment.warp(img, border=BORDER)
+    lm = alignment.to_crop(landmarks)
+    f = face_frame(lm, crop.shape[0])
+    cap = (f.ring < 1.75) & (f.height > 0.45)
+    face = np.zeros(cap.shape, np.uint8)
+    cv2.fillPoly(face, [np.round(lm[[10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
+                                     400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21,
+                                     54, 103, 67, 109]]).astype(np.int32)], 1)
+    known = cap & (face == 0)
+    paint = np.broadcast_to(np.asarray(colour, np.float64), crop.shape).copy()
+    if stripes:  # strands: thin streaks along a fixed direction
+        ys, xs = np.mgrid[0:crop.shape[0], 0:crop.shape[1]]
+        paint *= (0.8 + 0.3 * np.sin(2 * np.pi * (xs + 0.3 * ys) / 5))[..., None]
+    out = crop.copy()
+    out[known] = np.clip(paint[known], 0, 255).astype(np.uint8)
+    return out, lm, alignment.valid(img.shape), known, alignment
+
+
+def test_mask_finds_painted_hair_and_leaves_the_face(astronaut):
+    img, landmarks, segmenter = astronaut
+    crop, lm, valid, known, alignment = composite(img, landmarks, (70, 45, 30), stripes=True)
+    # The person model runs on the photo; paint the same cap into the photo's own pixels.
+    photo = img.copy()
+    inverse = cv2.invertAffineTransform(alignment.matrix)
+    back = cv2.warpAffine(known.astype(np.uint8), inverse, img.shape[1::-1], flags=cv2.INTER_NEAREST) > 0
+    photo[back] = cv2.warpAffine(crop, inverse, img.shape[1::-1])[back]
+    mask = hair_mask(crop, lm, valid, segmenter.in_crop(photo, alignment))
+    assert iou(mask.hair, known, valid) > 0.8
+    f = face_frame(lm, crop.shape[0])
+    below_brows = (f.ring < 0.9) & (f.height < f.brow)
+    assert mask.hair[below_brows].mean() < 0.02  # no face skin
+    assert not mask.hair[(f.height < -0.6) & (np.abs(f.across) < 0.3)].any()  # no spacesuit
+
+
+def test_a_skin_coloured_crown_is_bald(astronaut):
+    img, landmarks, segmenter = astronaut
+    skin = np.median(img[int(landmarks[50][1]) - 3:int(landmarks[50][1]) + 3,
+                         int(landmarks[50][0]) - 3:int(landmarks[50][0]) + 3].reshape(-1, 3), axis=0)
+    crop, lm, valid, known, alignment = composite(img, landmarks, skin, stripes=False)
+    photo = img.copy()
+    inverse = cv2.invertAffineTransform(alignment.matrix)
+    back = cv2.warpAffine(known.astype(np.uint8), inverse, img.shape[1::-1], flags=cv2.INTER_NEAREST) > 0
+    photo[back] = cv2.warpAffine(crop, inverse, img.shape[1::-1])[back]
+    mask = hair_mask(crop, lm, valid, segmenter.in_crop(photo, alignment))
+    assert not mask.hair.any()
+
+
+@pytest.mark.parametrize("degrees", [0, 17, 45, 80, 90, 123, 160])
+def test_orientation_of_stripes(degrees):
+    a = np.radians(degrees)
+    ys, xs = np.mgrid[0:128, 0:128]
+    across = -xs * np.sin(a) + ys * np.cos(a)  # distance across stripes running along angle a
+    image = 120 + 90 * np.sin(2 * np.pi * across / 5.0)
+    field = orientation_field(image.astype(np.float32))
+    inner = (slice(16, -16), slice(16, -16))
+    error = np.degrees(np.abs((field.angle[inner] - a + np.pi / 2) % np.pi - np.pi / 2))
+    assert error.max() < 10
+    assert field.confidence[inner].mean() > 0.5
+    flat = orientation_field(np.full((64, 64), 100, np.float32))
+    assert flat.confidence.max() < 0.05
+
+
+def test_model_loads_and_predicts_fast():
+    t = time.perf_counter()
+    net = load_model()
+    x = np.zeros((len(CHANNELS), INPUT_SIZE, INPUT_SIZE), np.float32)
+    prediction = predict(x, np.array([0.0, 0.0]), net)
+    assert time.perf_counter() - t < 0.2
+    assert set(prediction.classes) == {"length", "parting", "tie"}
+    assert np.all((prediction.values >= 0) & (prediction.values <= 1))
+
+
+def test_style_codes_round_trip():
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        params = sample_style(rng)
+        values, classes = encode(params)
+        back = decode(values, classes)
+        assert length_class(back) == length_class(params) == LENGTH_CLASSES[classes["length"]]
+        if not params.bald:
+            assert back.length_top == pytest.approx(params.length_top, rel=1e-4)
+            assert back.parting == params.parting
+
+
+def test_prefix_cuts_strands_along_their_length():
+    t = np.linspace(0, 1, 9)
+    strands = np.stack([np.column_stack([t, t ** 2, 0 * t])] * 2)
+    half = prefix(strands, 0.5)
+    seg = np.linalg.norm(np.diff(strands, axis=1), axis=2).sum(1)
+    assert np.linalg.norm(np.diff(half, axis=1), axis=2).sum(1) == pytest.approx(seg / 2, rel=0.02)
+    assert np.allclose(half[:, 0], strands[:, 0])
+
+
+@pytest.fixture(scope="module")
+def astronaut_avatar():
+    return default_reconstructor()(skimage.data.astronaut(), Options(texture_size=512))
+
+
+def test_astronaut_wears_her_hair_rooted_on_the_scalp_outside_the_head(astronaut_avatar):
+    avatar = astronaut_avatar
+    hair = avatar.hair
+    block = avatar.params["hair"]
+    assert block["source"] == "photo" and block["length_class"] in ("short", "medium")
+    assert hair is not None and hair.count > 1000
+    head = avatar.mesh
+    ref = reference_head()
+    assert np.isin(hair.root_face, ref.scalp).all()
+    roots, _ = root_points(head.vertices, head.faces, hair.root_face, hair.root_bary)
+    assert np.abs(hair.strands[:, 0] - roots).max() < 1e-4  # on the fitted head's own scalp
+    closed = ClosedSurface.from_mesh(head.vertices, head.faces)
+    inside = points_inside(closed.extend(head.vertices), closed.faces, hair.strands.reshape(-1, 3))
+    assert inside.mean() < 1e-3
+    # Her brown hair, not a default colour.
+    r, g, b = block["color_srgb"]
+    assert r > b and 40 < r < 200
+    assert 0 < block["timings_s"]["mask"] < 2
+
+
+def test_hair_none_leaves_it_off():
+    avatar = default_reconstructor()(skimage.data.astronaut(), Options(texture_size=512, hair="none"))
+    assert avatar.hair is None and avatar.params["hair"] == {"source": "none"}

@@ -1,0 +1,57 @@
+"""Shared by the web tests: photos as uploads, polling a job, reading a GLB, free ports."""
+from __future__ import annotations
+
+import io
+import json
+import socket
+import struct
+import time
+
+import numpy as np
+import skimage.data
+from PIL import Image
+
+
+def encoded(rgb: np.ndarray, fmt: str = "JPEG", **save) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, fmt, **save)
+    return out.getvalue()
+
+
+def astronaut_jpeg() -> bytes:
+    return encoded(skimage.data.astronaut(), quality=92)
+
+
+def wait_for_job(get_status, timeout: float = 120.0, poll: float = 0.2) -> tuple[dict, list[dict]]:
+    """Poll ``get_status()`` (a status dict) until the job ends; returns the last status and
+    every status seen."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = get_status()
+        seen.append(status)
+        if status["state"] in ("done", "failed"):
+            return status, seen
+        time.sleep(poll)
+    raise AssertionError(f"job did not end within {timeout} s; last status {seen[-1]}")
+
+
+def glb_json(data: bytes) -> dict:
+    """The JSON chunk of a GLB file."""
+    magic, version, _ = struct.unpack_from("<4sII", data)
+    assert magic == b"glTF" and version == 2
+    length, kind = struct.unpack_from("<I4s", data, 12)
+    assert kind == b"JSON"
+    return json.loads(data[20:20 + length])
+
+
+def morph_weights(data: bytes) -> dict[str, float]:
+    """The head mesh's default morph weights by ARKit name."""
+    mesh = glb_json(data)["meshes"][0]
+    return dict(zip(mesh["extras"]["targetNames"], mesh["weights"]))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
