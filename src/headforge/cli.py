@@ -141,7 +141,7 @@ def _cmd_bench(args) -> int:
     from headforge.bench.run import run_bench
 
     summary = run_bench(Path(args.photos), Path(args.out), limit=args.limit, emotions=args.emotions,
-                        backend=args.backend, model_dir=args.model_dir)
+                        backend=args.backend, model_dir=args.model_dir, hair=args.hair)
     print(summary)
     return 0
 
@@ -234,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("photos", help="folder of photos")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--limit", type=int, default=None, help="only the first N photos")
+    p.add_argument("--hair", action="store_true",
+                   help="reconstruct the hair from each photo too (timed with the head; adds hair IoU)")
     p.add_argument("--emotions", action="store_true",
                    help="also score emotion renders with an independent recogniser (needs fer + tflite-runtime)")
     _backend_arguments(p)
