@@ -58,7 +58,7 @@ _HEIF_BRANDS = {b"mif1", b"msf1"}  # generic HEIF container: HEIC or AVIF inside
 # JPEG start-of-frame markers (they carry the image size); C4, C8 and CC are not frames.
 _JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # EXIF orientation -> the PIL transpose that makes the image upright.
-_UPRIGHT = {
+UPRIGHT = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -174,7 +174,7 @@ def _decode(data: bytes, label: str, max_pixels: int, min_side: int) -> Photo:
                 img.load()
                 mode = img.mode
                 orientation = _exif_orientation(img)
-                upright = img.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else img
+                upright = img.transpose(UPRIGHT[orientation]) if orientation in UPRIGHT else img
                 rgb = _to_rgb(upright, label)
     except HeadforgeError:
         raise
@@ -188,7 +188,7 @@ def _decode(data: bytes, label: str, max_pixels: int, min_side: int) -> Photo:
             f"{label} is not a readable image: the {magic or fmt or 'image'} data is {problem}"
         ) from None
     return Photo(rgb=rgb, format="JPEG" if fmt == "MPO" else fmt, original_mode=mode,
-                 exif_rotated=orientation in _UPRIGHT)
+                 exif_rotated=orientation in UPRIGHT)
 
 
 def _from_array(arr: np.ndarray, max_pixels: int, min_side: int) -> Photo:

@@ -17,20 +17,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from headforge.errors import BadImageError, ImageTooLargeError, ImageTooSmallError, UnsupportedFormatError
-from headforge.io.image import PHOTO_FORMATS, load_photo
+from headforge.io.image import PHOTO_FORMATS, UPRIGHT, load_photo
 
 MIN_SIDE = 32
 ORIENTATION_TAG = 0x0112
-# EXIF orientation -> the PIL transpose that makes the picture upright.
-UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 _PNG_KEEP = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT"}
 _WEBP_DROP = {b"EXIF", b"XMP ", b"ICCP"}
 _VP8X_METADATA_FLAGS = 0x20 | 0x08 | 0x04  # ICC, EXIF, XMP
