@@ -16,7 +16,7 @@ from headforge.hair.scalp import root_points
 from headforge.hairphoto.align import BORDER, align_face
 from headforge.hairphoto.features import CHANNELS, INPUT_SIZE
 from headforge.hairphoto.mask import PersonSegmenter, face_frame, hair_mask
-from headforge.hairphoto.model import load_model, predict
+from headforge.hairphoto.model import WEIGHTS_PATH, load_model, predict
 from headforge.hairphoto.orientation import orientation_field
 from headforge.hairphoto.refine import iou, prefix
 from headforge.hairphoto.styles import LENGTH_CLASSES, decode, encode, length_class, sample_style
@@ -99,11 +99,14 @@ def test_orientation_of_stripes(degrees):
 
 
 def test_model_loads_and_predicts_fast():
-    t = time.perf_counter()
-    net = load_model()
     x = np.zeros((len(CHANNELS), INPUT_SIZE, INPUT_SIZE), np.float32)
-    prediction = predict(x, np.array([0.0, 0.0]), net)
-    assert time.perf_counter() - t < 0.2
+    seconds = []
+    for _ in range(3):  # the best of three: the machine may be busy with other work
+        t = time.perf_counter()
+        net = load_model.__wrapped__(WEIGHTS_PATH)  # a fresh load, not the cached model
+        prediction = predict(x, np.array([0.0, 0.0]), net)
+        seconds.append(time.perf_counter() - t)
+    assert min(seconds) < 0.2
     assert set(prediction.classes) == {"length", "parting", "tie"}
     assert np.all((prediction.values >= 0) & (prediction.values <= 1))
 

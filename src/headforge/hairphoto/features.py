@@ -40,9 +40,3 @@ def network_input(field: OrientationField, hair: np.ndarray, face: np.ndarray, v
     channels = [mask, flow[0], flow[1], field.confidence * mask, _area(face, ORIENT_SIZE), _area(valid, ORIENT_SIZE)]
     return np.stack([_area(c, INPUT_SIZE) for c in channels]).astype(np.float32)
 
-
-def flip_input(x: np.ndarray) -> np.ndarray:
-    """The input of the mirrored crop: columns reversed and ``sin 2a`` negated."""
-    out = x[..., ::-1].copy()
-    out[CHANNELS.index("flow_sin")] *= -1
-    return out

@@ -5,12 +5,12 @@ No hair-segmentation weights ship offline, so the mask is assembled from what do
 1. mediapipe's bundled person segmentation (selfie model) separates the person from the
    background (also blond hair on white and dark hair on dark, which colour alone cannot);
 2. the face mesh's face oval and a skin-colour model sampled on the cheeks and nose mark the
-   face, the skin-coloured neck and a bald scalp; strand texture (the orientation field's
-   confidence) tells blond hair from skin of the same colour;
-3. GrabCut, seeded by those priors (sure hair: textured or non-skin person pixels around the
-   top of the head; sure not hair: background, face interior, smooth skin, the middle of the
+   face, the skin-coloured neck and a bald scalp (in a grey-scale photo brightness alone);
+3. GrabCut, seeded by those priors (sure hair: clearly non-skin person pixels around the top
+   of the head; sure not hair: background, face interior, skin, the neck and the middle of the
    chest), separates hair from clothes and neck by colour. The background takes one flat
    colour first, so GrabCut's "not hair" colours are the person's skin and clothes only.
+   Below the chin only hair-coloured pixels stay, and only pieces that reach the head.
 
 A head whose crown ring (just outside the face oval, above the brows) looks like the face's
 skin (robust statistics: the median lightness and chroma differences) is bald: the mask is
@@ -147,8 +147,7 @@ def hair_mask(crop: np.ndarray, landmarks: np.ndarray, valid: np.ndarray, person
     nose = float((landmarks[2] - landmarks[152]) @ _up(landmarks) / f.face_height)
     # Hair may cover the forehead and the outer cheeks above the nose, not the rest of the face.
     inner = face & (((f.height < f.brow + 0.05) & (np.abs(f.across) < 0.36)) | (f.height < nose))
-    evidence = 1 - skin
-    hairy = (person > 0.5) & (evidence > 0.6) & ~inner
+    hairy = (person > 0.5) & (skin < 0.4) & ~inner
 
     crown = (f.ring > 1.02) & (f.ring < 1.5) & above_brows
     seen = crown & valid & (person > 0.5)
@@ -160,7 +159,7 @@ def hair_mask(crop: np.ndarray, landmarks: np.ndarray, valid: np.ndarray, person
             return HairMask(np.zeros((s, s), bool), person, face, valid, crown_delta)
     seeds = np.full((s, s), cv2.GC_PR_BGD, np.uint8)
     seeds[hairy] = cv2.GC_PR_FGD
-    seeds[hairy & (person > 0.8) & (evidence > 0.85) & (f.ring < 1.6) & above_brows] = cv2.GC_FGD
+    seeds[hairy & (person > 0.8) & (skin < 0.15) & (f.ring < 1.6) & above_brows] = cv2.GC_FGD
     seeds[person < 0.2] = cv2.GC_BGD
     seeds[inner] = cv2.GC_BGD
     seeds[(skin > 0.7) & ~hairy] = cv2.GC_BGD
@@ -168,7 +167,7 @@ def hair_mask(crop: np.ndarray, landmarks: np.ndarray, valid: np.ndarray, person
     seeds[(f.height < 0) & (seeds == cv2.GC_PR_FGD)] = cv2.GC_PR_BGD  # below the chin: by colour only
     seeds[~valid] = cv2.GC_BGD
     if not (seeds == cv2.GC_FGD).any() or not (seeds == cv2.GC_BGD).any():
-        return HairMask(hairy & _head_connected(hairy, f), person, face, valid, crown_delta)
+        return HairMask(_head_connected(hairy, f), person, face, valid, crown_delta)
     image = crop.copy()
     image[person < 0.2] = FLAT
     bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))

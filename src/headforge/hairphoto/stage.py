@@ -24,11 +24,11 @@ from headforge.hairphoto.grow import carried_style, grow_style
 from headforge.hairphoto.mask import HairMask, PersonSegmenter, hair_mask
 from headforge.hairphoto.model import Prediction, load_model, predict
 from headforge.hairphoto.refine import carve, hair_colour, refine_style
-from headforge.hairphoto.styles import LENGTH_CLASSES, bald, decode
+from headforge.hairphoto.styles import LENGTH_CLASSES, bald, decode, length_class
 from headforge.render import render_mesh
 from headforge.render.camera import Camera
 
-STRANDS = dict(guides=400, points=28, count=6000)  # the finished style's strand budget
+STRANDS = dict(guides=300, points=24, count=4000)  # the finished style's strand budget
 MIN_HAIR = 0.002  # a mask under this share of the crop is no hair
 DEFAULT_COLOUR = np.array([60, 42, 30], np.uint8)
 # The strand renderer's light and root darkening make hair look this much darker than its
@@ -39,7 +39,7 @@ SHADING = 0.9
 @dataclass
 class PhotoHair:
     """The person's own hair: ``style`` (fitted to the head, head frame, metres), its
-    ``params``, ``length_class``, base ``color`` (3,) uint8, ``mask_iou`` (silhouette of
+    ``params``, the network's ``length_class``, base ``color`` (3,) uint8, ``mask_iou`` (silhouette of
     the refined style against the hair mask in the photo's view), the ``mask`` and the crop
     ``alignment`` it was read in, the network's ``prediction`` and per-step ``timings``."""
 
@@ -63,7 +63,8 @@ class PhotoHair:
             p.pop(k)
         out = {
             "source": "photo",
-            "length_class": self.length_class,
+            "length_class": length_class(self.params),
+            "predicted_length_class": self.length_class,
             "generator_params": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in p.items()},
             "color_srgb": [int(c) for c in self.color],
             "strands": self.style.count,

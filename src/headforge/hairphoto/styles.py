@@ -81,15 +81,18 @@ def sample_style(rng: np.random.Generator, guides: int = 300, points: int = 24, 
 
 
 def length_class(params: HairParams) -> str:
-    """The length class of a style: bald, or by its longest region length."""
+    """The length class of a style: bald (no hair), buzz (nothing over 2.5 cm), else by the
+    hair that hangs (the longer of the sides and the back; a long top alone is a short cut):
+    short up to 10 cm, medium up to 22 cm, long beyond."""
     longest = max(params.length_fringe, params.length_top, params.length_sides, params.length_back)
     if longest <= 0:
         return "bald"
     if longest <= 0.025:
         return "buzz"
-    if longest <= 0.10:
+    hanging = max(params.length_sides, params.length_back)
+    if hanging <= 0.10:
         return "short"
-    return "medium" if longest <= 0.22 else "long"
+    return "medium" if hanging <= 0.22 else "long"
 
 
 def encode(params: HairParams) -> tuple[np.ndarray, dict[str, int]]:
