@@ -21,7 +21,7 @@ from headforge.backends.flame import FlameModel
 from headforge.backends.flame_arkit import ArkitTable
 from headforge.backends.flame_files import LandmarkEmbedding
 from headforge.detection.landmarks import FaceLandmarks
-from headforge.fitting.landmark_fit import _facing_weights, _rotvec_to_matrix, initial_pose
+from headforge.fitting.landmark_fit import facing_weights, rotvec_to_matrix, initial_pose
 from headforge.render.camera import Camera
 
 
@@ -154,7 +154,7 @@ def fit_flame(model: FlameModel, embedding: LandmarkEmbedding, detected: FaceLan
     log_focal = torch.zeros((), requires_grad=True)
 
     def project(v):
-        x = v @ _rotvec_to_matrix(rot).T + trans
+        x = v @ rotvec_to_matrix(rot).T + trans
         f = focal0 * torch.exp(log_focal)
         return x[:, :2] / x[:, 2:3] * f + c, x, f
 
@@ -168,7 +168,7 @@ def fit_flame(model: FlameModel, embedding: LandmarkEmbedding, detected: FaceLan
                 v = landmarks_3d()
             uv, x, f = project(v)
             if i % 20 == 0:
-                weights = _facing_weights(x.detach(), rot.detach(), embedding.faces, model)
+                weights = facing_weights(x.detach(), rot.detach(), embedding.faces, model)
             loss = (weights * ((uv - target) * scale).pow(2).sum(1)).sum() / weights.sum()
             z = x[:, 2] * f / x[:, 2].mean()
             dz = (z - z.mean()) - (target_z - target_z.mean())
@@ -197,7 +197,7 @@ def fit_flame(model: FlameModel, embedding: LandmarkEmbedding, detected: FaceLan
 
     with torch.no_grad():
         uv, _, f = project(landmarks_3d())
-        r = _rotvec_to_matrix(rot).numpy().astype(np.float64)
+        r = rotvec_to_matrix(rot).numpy().astype(np.float64)
         w, expression, jaw, eyes = native()
     error = float(np.linalg.norm(uv.numpy() - points[:, :2], axis=1).mean() / diag)
     camera = Camera(width, height, float(f), float(c_np[0]), float(c_np[1]), r, trans.detach().numpy().astype(np.float64))

@@ -72,7 +72,7 @@ def head_angles_deg(rotation: np.ndarray) -> dict[str, float]:
     return {"yaw": float(yaw), "pitch": float(pitch), "roll": float(roll)}
 
 
-def _rotvec_to_matrix(r: torch.Tensor) -> torch.Tensor:
+def rotvec_to_matrix(r: torch.Tensor) -> torch.Tensor:
     """(3,) axis-angle -> (3, 3) rotation (Rodrigues), differentiable at 0."""
     theta2 = (r * r).sum()
     theta = torch.sqrt(theta2 + 1e-12)
@@ -171,7 +171,7 @@ def fit_landmarks(
         return basis["template"] + v.reshape(n_points, 3)
 
     def project(v):
-        x = v @ _rotvec_to_matrix(rot).T + trans
+        x = v @ rotvec_to_matrix(rot).T + trans
         f = focal0 * torch.exp(log_focal)
         return x[:, :2] / x[:, 2:3] * f + c, x, f
 
@@ -183,7 +183,7 @@ def fit_landmarks(
             v = landmarks_3d(with_shape)
             uv, x, f = project(v)
             if i % 20 == 0:
-                weights = _facing_weights(x.detach(), rot.detach(), emb_faces, model)
+                weights = facing_weights(x.detach(), rot.detach(), emb_faces, model)
             err = ((uv - target) * scale).pow(2).sum(1)
             loss = (weights * err).sum() / weights.sum()
             # Relative depth: mediapipe z ~ pixels, same scale as x; compare centred profiles.
@@ -212,7 +212,7 @@ def fit_landmarks(
 
     with torch.no_grad():
         uv, _, f = project(landmarks_3d(True))
-        r = _rotvec_to_matrix(rot).numpy().astype(np.float64)
+        r = rotvec_to_matrix(rot).numpy().astype(np.float64)
     uv = uv.numpy()
     error = float(np.linalg.norm(uv - detected.points[:, :2], axis=1).mean() / diag)
     camera = Camera(width, height, float(f), float(centre[0]), float(centre[1]), r, trans.detach().numpy().astype(np.float64))
@@ -227,13 +227,17 @@ def fit_landmarks(
     )
 
 
-def _facing_weights(x, rot, emb_faces, model: HeadModel) -> torch.Tensor:
+def facing_weights(x, rot, emb_faces, model) -> torch.Tensor:
     """(N,) weight per landmark: the cosine between its surface normal and the direction to
-    the camera, floored at 0.2 (points on the far side of a turned face count less)."""
+    the camera, floored at 0.2 (points on the far side of a turned face count less).
+
+    x: (N, 3) camera-frame landmark points; rot: (3,) axis-angle; emb_faces: (N,) face index of
+    each landmark; model: any head model with ``faces`` (F, 3) and ``template`` (V, 3) (anny or
+    FLAME), whose neutral template gives the normals."""
     tri = torch.from_numpy(model.faces[emb_faces].astype(np.int64))
     verts = torch.from_numpy(model.template)
     n = torch.cross(verts[tri[:, 1]] - verts[tri[:, 0]], verts[tri[:, 2]] - verts[tri[:, 0]], dim=1)
     n = n / n.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    n_cam = n @ _rotvec_to_matrix(rot).T
+    n_cam = n @ rotvec_to_matrix(rot).T
     to_cam = -x / x.norm(dim=1, keepdim=True)
     return (n_cam * to_cam).sum(1).clamp(0.2, 1.0)
