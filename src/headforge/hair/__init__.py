@@ -36,11 +36,12 @@ def thumbnail(name: str) -> bytes:
     return open_library().record(name).thumbnail
 
 
-def try_on(avatar, name: str):
-    """``avatar`` (:class:`headforge.avatar.Avatar`) wearing style ``name`` on its fitted head."""
+def try_on(avatar, name: str, max_strands: int | None = None):
+    """``avatar`` (:class:`headforge.avatar.Avatar`) wearing style ``name`` on its fitted head
+    (``max_strands``: at most this many strands, for a light preview)."""
     from headforge.hair.tryon import try_on as _try_on
 
-    return _try_on(avatar, name)
+    return _try_on(avatar, name, max_strands=max_strands)
 
 
 __all__ = ["list_hairstyles", "thumbnail", "try_on"]

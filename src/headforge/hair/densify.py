@@ -18,17 +18,18 @@ from headforge.hair.scalp import root_points, sample_surface
 from headforge.hair.strands import Hairstyle, polyline_lengths, resample, strand_colors
 
 NEIGHBOURS = 3
+DENSE_STRANDS = 10_000  # strands of a style whose parameters name no count
 FRIZZ_LENGTH = 0.15  # metres: strands shorter than this scatter proportionally less
 TIP_TRIM = 0.06  # free strands lose up to this fraction of their length (uneven tips)
 
 
 def densify(guides: Hairstyle, vertices: np.ndarray, faces: np.ndarray, scalp: np.ndarray,
             count: int | None = None, seed: int = 0) -> Hairstyle:
-    """``count`` strands (default: the guides' ``params['count']``, else 10,000) grown from
-    the guides of a hairstyle on the head (V, 3), (F, 3) with scalp faces ``scalp``.
+    """``count`` strands (default: the guides' ``params['count']``, else ``DENSE_STRANDS``)
+    grown from the guides of a hairstyle on the head (V, 3), (F, 3) with scalp faces ``scalp``.
     Guides that already number ``count`` or more are returned as they are. Deterministic."""
     params = _params(guides)
-    count = int(guides.params.get("count", 10000) if count is None else count)
+    count = int(guides.params.get("count", DENSE_STRANDS) if count is None else count)
     if guides.count == 0 or guides.count >= count:
         return guides
     rng = np.random.default_rng(seed)
@@ -72,16 +73,9 @@ def densify(guides: Hairstyle, vertices: np.ndarray, faces: np.ndarray, scalp: n
 
 
 def _trim_tips(strands: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Shorten every strand by a random fraction up to ``TIP_TRIM`` (resampled to P points)."""
-    n, p = strands.shape[:2]
-    keep = 1 - TIP_TRIM * rng.random(n)
-    fine = resample(strands, 2 * p)
-    arc = np.concatenate([np.zeros((n, 1)), np.cumsum(np.linalg.norm(np.diff(fine, axis=1), axis=2), 1)], 1)
-    total = polyline_lengths(fine)
-    # Points past the new end collapse onto it; resampling then spaces the rest evenly.
-    end = (arc <= (keep * total)[:, None]).sum(1) - 1
-    idx = np.minimum(np.arange(2 * p)[None], end[:, None])
-    return resample(fine[np.arange(n)[:, None], idx], p)
+    """Shorten every strand by a random fraction up to ``TIP_TRIM`` (P points, evenly spaced)."""
+    keep = 1 - TIP_TRIM * rng.random(len(strands))
+    return resample(strands, strands.shape[1], keep * polyline_lengths(strands))
 
 
 def _params(style: Hairstyle) -> HairParams | None:

@@ -23,7 +23,7 @@ from headforge.errors import HairFileError
 from headforge.export.png import encode_png
 from headforge.hair.catalog import COLORS, SPECS, StyleSpec, length_tag, spec, style_tags
 from headforge.hair.database import SCHEMA_VERSION, HairstyleDatabase, HairstyleRecord
-from headforge.hair.densify import densify
+from headforge.hair.densify import DENSE_STRANDS, densify
 from headforge.hair.fit import fit_hairstyle
 from headforge.hair.formats import read_strands
 from headforge.hair.generator import generate_guides
@@ -134,13 +134,17 @@ def style_thumbnail(stored: Hairstyle, head: ReferenceHead) -> np.ndarray:
     return thumbnail(fit_hairstyle(dense, head, head.vertices), head.vertices, head.faces, head.scalp)
 
 
-@lru_cache(maxsize=8)
-def load_hairstyle(name: str, count: int | None = None, path: str | None = None) -> Hairstyle:
-    """Style ``name`` as dense hair (``count`` strands, default the style's own) on the
-    reference head, not yet settled (see :func:`headforge.hair.fit.fit_hairstyle`). Raises
+@lru_cache(maxsize=16)
+def load_hairstyle(name: str, max_strands: int | None = None, path: str | None = None) -> Hairstyle:
+    """Style ``name`` as dense hair on the reference head, not yet settled (see
+    :func:`headforge.hair.fit.fit_hairstyle`): the style's own strand count, or at most
+    ``max_strands`` (a lighter preview, grown as such, not thinned). Raises
     :class:`headforge.errors.UnknownHairstyleError` for a name not in the database."""
     head = reference_head()
     stored = open_library(path).strands(name)
+    count = int(stored.params.get("count", DENSE_STRANDS))
+    if max_strands is not None:
+        count = min(count, max_strands)
     return densify(stored, head.vertices, head.faces, head.scalp, count, seed_of(name) + 1)
 
 

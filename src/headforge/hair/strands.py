@@ -57,15 +57,17 @@ def polyline_lengths(strands: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.diff(strands, axis=1), axis=2).sum(1)
 
 
-def resample(strands: np.ndarray, points: int) -> np.ndarray:
+def resample(strands: np.ndarray, points: int, lengths: np.ndarray | None = None) -> np.ndarray:
     """(N, S, 3) polylines -> (N, points, 3) float64 polylines with points evenly spaced by
-    arc length (first and last points kept)."""
+    arc length (first point kept). ``lengths`` (N,): the arc length to keep from the root,
+    at most the strand's own (default: all of it, the last point kept too)."""
     strands = np.asarray(strands, np.float64)
     n, s = strands.shape[:2]
     seg = np.linalg.norm(np.diff(strands, axis=1), axis=2)
     arc = np.concatenate([np.zeros((n, 1)), np.cumsum(seg, axis=1)], axis=1)
     total = arc[:, -1:]
-    target = np.linspace(0, 1, points)[None] * total
+    kept = total if lengths is None else np.minimum(np.asarray(lengths, np.float64)[:, None], total)
+    target = np.linspace(0, 1, points)[None] * kept
     # One sorted search over all strands: strand i's arcs are shifted to [2i, 2i + 1].
     scale = 1 / np.maximum(total, 1e-12)
     rows = 2 * np.arange(n)[:, None]

@@ -31,10 +31,12 @@ from headforge.hair.strands import Hairstyle
 from headforge.headmodel.anny_head import MODEL_NAME, load_head_model
 
 
-def try_on(avatar: Avatar, name: str, library: str | Path | None = None) -> Avatar:
+def try_on(avatar: Avatar, name: str, library: str | Path | None = None,
+           max_strands: int | None = None) -> Avatar:
     """``avatar`` wearing the stored style ``name``, fitted to its neutral head; params.json's
-    ``hair`` block and the preview's avatar panels follow. Raises UnknownHairstyleError."""
-    style = load_hairstyle(name, path=None if library is None else str(library))
+    ``hair`` block and the preview's avatar panels follow. ``max_strands``: grow at most this
+    many strands (a light on-screen preview). Raises UnknownHairstyleError."""
+    style = load_hairstyle(name, max_strands, None if library is None else str(library))
     t0 = time.perf_counter()
     hair = fit_on_head(style, avatar.mesh.vertices, avatar.mesh.faces)
     params = {**avatar.params, "hair": hair_params(hair, time.perf_counter() - t0)}

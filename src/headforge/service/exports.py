@@ -1,9 +1,10 @@
 """Re-exports: the same fitted head with other emotions or another hairstyle, no re-fit.
 
 An export is named by a hash of what it asks for, so asking twice costs nothing the second
-time. Its GLB is made at once (the textures are already encoded; a named hairstyle is fitted to
-the head, about a second), its zip when first downloaded. ``max_strands`` thins the hair of the
-GLB for a light on-screen preview; the zip always holds every strand.
+time. Its GLB is made at once (the textures are already encoded; a named hairstyle is grown
+and fitted to the head), its zip when first downloaded. ``max_strands`` lightens the hair of
+the GLB for an on-screen preview (a style grown with that many strands, the photo's hair
+thinned); the zip always holds every strand.
 """
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def export_zip(store: Store, job_id: str, export_id: str) -> bytes | None:
 
 def _posed_head(store: Store, job_id: str, spec: ExportSpec, preview: bool) -> tuple[Avatar, Textures]:
     """The stored head with the export's emotions and hair; ``preview``: keep (and re-render
-    with the hair) the preview, which only the zip holds."""
+    with the hair) the preview, which only the zip holds; without it a tried-on style is
+    grown with at most ``spec.max_strands`` strands (the GLB's)."""
     data = store.get(result_key(job_id, "head.npz"))
     if data is None:
         raise NotReadyError("this job has no fitted head to re-export (not finished, failed or deleted)")
@@ -86,7 +88,7 @@ def _posed_head(store: Store, job_id: str, spec: ExportSpec, preview: bool) -> t
     if not preview:
         avatar = dataclasses.replace(avatar, preview=None)
     avatar = with_emotions(avatar, spec.emotions, spec.keep_expression)
-    return hair_styles.with_hair(avatar, spec.hair), textures
+    return hair_styles.with_hair(avatar, spec.hair, None if preview else spec.max_strands), textures
 
 
 def _thinned(hair: Hairstyle, count: int) -> Hairstyle:

@@ -69,14 +69,15 @@ def from_photo(choice: str) -> str:
     return AUTO if choice == AUTO else NONE
 
 
-def with_hair(avatar: Avatar, choice: str) -> Avatar:
+def with_hair(avatar: Avatar, choice: str, max_strands: int | None = None) -> Avatar:
     """``avatar`` wearing ``choice``, on the fitted head (no re-fit): auto keeps the hair read
-    from the photo, none takes it off, a style id is tried on."""
+    from the photo, none takes it off, a style id is tried on (``max_strands``: grown with at
+    most that many strands, for a light preview)."""
     if choice == AUTO:
         return avatar
     if choice == NONE:
         return dataclasses.replace(avatar, hair=None, params={**avatar.params, "hair": {"source": "none"}})
-    return hair_library().try_on(avatar, choice)
+    return hair_library().try_on(avatar, choice, max_strands)
 
 
 def _field(record, name: str):
