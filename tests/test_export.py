@@ -112,15 +112,32 @@ def glb_json_and_blob(data: bytes) -> tuple[dict, bytes]:
     return gltf, blob
 
 
-def accessor_array(gltf: dict, blob: bytes, index: int) -> np.ndarray:
-    acc = gltf["accessors"][index]
-    view = gltf["bufferViews"][acc["bufferView"]]
-    dtype = {5126: np.float32, 5125: np.uint32}[acc["componentType"]]
-    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[acc["type"]]
+DTYPES = {5126: np.float32, 5125: np.uint32, 5123: np.uint16}
+
+
+def view_array(gltf: dict, blob: bytes, view_index: int, component: int, count: int, width: int) -> np.ndarray:
+    view = gltf["bufferViews"][view_index]
+    dtype = DTYPES[component]
     assert view["byteOffset"] % 4 == 0 and "byteStride" not in view
-    assert view["byteLength"] == acc["count"] * width * 4
+    assert view["byteLength"] == count * width * np.dtype(dtype).itemsize
     raw = blob[view["byteOffset"] : view["byteOffset"] + view["byteLength"]]
-    return np.frombuffer(raw, dtype).reshape(acc["count"], width)
+    return np.frombuffer(raw, dtype).reshape(count, width)
+
+
+def accessor_array(gltf: dict, blob: bytes, index: int) -> np.ndarray:
+    """An accessor's (count, width) values, dense or sparse (zeros plus the stored rows)."""
+    acc = gltf["accessors"][index]
+    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[acc["type"]]
+    if "bufferView" in acc:
+        return view_array(gltf, blob, acc["bufferView"], acc["componentType"], acc["count"], width)
+    values = np.zeros((acc["count"], width), DTYPES[acc["componentType"]])
+    sparse = acc.get("sparse")
+    if sparse:
+        rows = view_array(gltf, blob, sparse["indices"]["bufferView"], sparse["indices"]["componentType"],
+                          sparse["count"], 1).ravel()
+        assert np.all(np.diff(rows.astype(np.int64)) > 0) and rows[-1] < acc["count"]
+        values[rows] = view_array(gltf, blob, sparse["values"]["bufferView"], acc["componentType"], sparse["count"], width)
+    return values
 
 
 def image_bytes(gltf: dict, blob: bytes, texture: int) -> bytes:
@@ -200,6 +217,10 @@ def check_glb(avatar: Avatar, data: bytes, path: Path) -> None:
     for k in (0, 24, 51):
         deltas = accessor_array(gltf, blob, prim["targets"][k]["POSITION"])
         np.testing.assert_allclose(deltas, mesh.morph_deltas[k][original], atol=1e-6)
+    # Morph targets are stored sparse: only the vertices a target moves.
+    stored = [gltf["accessors"][t["POSITION"]].get("sparse", {}).get("count", 0) for t in prim["targets"]]
+    moved = [int(np.any(mesh.morph_deltas[k][original] != 0, axis=1).sum()) for k in range(52)]
+    assert stored == moved
 
     # Material and textures.
     material = gltf["materials"][prim["material"]]

@@ -4,7 +4,8 @@ The scene holds one node "head" (no transform: the head frame is already glTF's 
 metres, Y up, the face along +Z) with one triangle mesh whose vertices are split at UV
 seams, smooth normals, tangents, a PBR material with the albedo and a tangent-space normal
 map (OpenGL convention, green = image up) embedded as PNG, and the 52 ARKit morph targets
-(names in ``mesh.extras.targetNames``, default weights = the fitted expression).
+(names in ``mesh.extras.targetNames``, default weights = the fitted expression), stored
+sparse: each holds only the vertices it moves.
 
 ``GlbBuilder`` is generic (buffer views, accessors, textures, nodes) so other meshes can be
 added to the same file: an avatar with hair gets a second node "hair", one LINES primitive
@@ -31,6 +32,7 @@ ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
 LINES, TRIANGLES = 1, 4
 _COMPONENT_TYPES = {np.dtype(np.float32): 5126, np.dtype(np.uint32): 5125, np.dtype(np.uint8): 5121}
+_UNSIGNED_INT_TYPES = {np.dtype(np.uint16): 5123, np.dtype(np.uint32): 5125}
 HAIR_ROOT_SHADE = 0.7  # vertex colour at a strand's root, relative to its tip
 _ACCESSOR_TYPES = {1: "SCALAR", 2: "VEC2", 3: "VEC3", 4: "VEC4"}
 _LINEAR, _LINEAR_MIPMAP_LINEAR, _CLAMP_TO_EDGE = 9729, 9987, 33071
@@ -97,6 +99,27 @@ class GlbBuilder:
             rows = array.reshape(len(array), columns)
             accessor["min"] = rows.min(axis=0).tolist()
             accessor["max"] = rows.max(axis=0).tolist()
+        return self._append("accessors", accessor)
+
+    def add_sparse_accessor(self, array: np.ndarray, bounds: bool = False) -> int:
+        """A float32 (N, C) accessor that stores only the rows of ``array`` that are not all
+        zero (glTF sparse storage: increasing uint16/uint32 row indices, then their values;
+        the other rows read as zero). For morph targets, which move a part of the mesh."""
+        array = np.ascontiguousarray(array, np.float32)
+        rows = np.flatnonzero(np.any(array != 0, axis=1))
+        accessor = {"componentType": _COMPONENT_TYPES[array.dtype], "count": int(array.shape[0]),
+                    "type": _ACCESSOR_TYPES[array.shape[1]]}
+        if len(rows):  # without "sparse" and "bufferView" every row reads as zero
+            index_type = np.uint16 if len(array) <= 1 << 16 else np.uint32
+            accessor["sparse"] = {
+                "count": int(len(rows)),
+                "indices": {"bufferView": self.add_view(rows.astype(index_type).tobytes()),
+                            "componentType": _UNSIGNED_INT_TYPES[np.dtype(index_type)]},
+                "values": {"bufferView": self.add_view(array[rows].tobytes())},
+            }
+        if bounds:
+            accessor["min"] = array.min(axis=0).tolist()
+            accessor["max"] = array.max(axis=0).tolist()
         return self._append("accessors", accessor)
 
     def add_texture(self, png: bytes) -> int:
@@ -179,8 +202,8 @@ def add_head(
         normal_delta = vertex_normals(vertices + delta, mesh.faces) - base_normals
         targets.append(
             {
-                "POSITION": builder.add_accessor(delta[split.vertex_ids], bounds=True),
-                "NORMAL": builder.add_accessor(normal_delta[split.vertex_ids]),
+                "POSITION": builder.add_sparse_accessor(delta[split.vertex_ids], bounds=True),
+                "NORMAL": builder.add_sparse_accessor(normal_delta[split.vertex_ids]),
             }
         )
     primitive = {
