@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 
 import headforge
 from headforge.cli import main
-from headforge.errors import HairFileError, UnknownHairstyleError
+from headforge.errors import HairFileError, HairstyleNameError, UnknownHairstyleError
 from headforge.export.gltf import parse_glb, without_node
 from headforge.hair.catalog import CURLS, LENGTHS, TIES, spec
 from headforge.hair.collision import ClosedSurface
@@ -346,3 +346,13 @@ def test_hairstyles_list_cli(library, capsys):
 def test_bald_stays_bald(head, library):
     bald = densify(library.strands("bald"), head.vertices, head.faces, head.scalp)
     assert bald.count == 0 and fit_on_head(bald, head.vertices, head.faces).count == 0
+
+
+@pytest.mark.parametrize("name", ["../../evil", "/tmp/evil", "styles/../x", "evil\\..\\x", "Bob", "", "a" * 65])
+def test_import_refuses_names_that_are_not_style_ids(name, tmp_path):
+    """A style name becomes an id in URLs: path-like or odd names are refused before the file
+    is read, and nothing is stored."""
+    db = open_library(tmp_path / "db.sqlite", build=False)
+    with pytest.raises(HairstyleNameError, match="hairstyle name"):
+        add_imported(tmp_path / "missing.data", name, db)
+    assert db.query() == []

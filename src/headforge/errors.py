@@ -75,3 +75,9 @@ class HairFileError(HeadforgeError):
     """A strand hair file (USC ``.data``, Cem Yuksel ``.hair``) is malformed or truncated."""
 
     code = "bad_hair_file"
+
+
+class HairstyleNameError(HeadforgeError):
+    """A new hairstyle's name is not 1-64 lower-case letters, digits, ``_`` or ``-``."""
+
+    code = "bad_hairstyle_name"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
@@ -19,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from headforge.errors import HairFileError
+from headforge.errors import HairFileError, HairstyleNameError
 from headforge.export.png import encode_png
 from headforge.hair.catalog import COLORS, SPECS, StyleSpec, length_tag, spec, style_tags
 from headforge.hair.database import SCHEMA_VERSION, HairstyleDatabase, HairstyleRecord
@@ -34,6 +35,7 @@ from headforge.hair.thumbnails import contact_sheet, thumbnail
 from headforge.paths import cache_dir
 
 THUMBNAIL_STRANDS = 6000
+STYLE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 # The code that makes the stored strands: a database built by other code is rebuilt.
 _MAKERS = ("catalog.py", "collision.py", "densify.py", "fit.py", "generator.py", "scalp.py", "strands.py")
 LIBRARY_VERSION = "1-" + hashlib.sha1(
@@ -111,6 +113,7 @@ def add_imported(path: str | Path, name: str, db: HairstyleDatabase, color=(60, 
     """Import a ``.data`` / ``.hair`` file as style ``name``: registered to the reference
     head's scalp, re-rooted, settled, stored with a thumbnail. ``tags`` default to measured
     length, "straight", no fringe, "loose"."""
+    check_name(name)
     head = reference_head()
     file = read_strands(path)
     if not file.strands:
@@ -126,6 +129,15 @@ def add_imported(path: str | Path, name: str, db: HairstyleDatabase, color=(60, 
     db.put(record, style)
     load_hairstyle.cache_clear()
     return record
+
+
+def check_name(name: str) -> str:
+    """``name`` if it can name a style (it becomes an id in URLs and file names); raises
+    HairstyleNameError."""
+    if not STYLE_NAME.fullmatch(name):
+        raise HairstyleNameError(f"hairstyle name {name!r}: use 1-64 lower-case letters, digits, '_' or '-', "
+                                 "starting with a letter or digit")
+    return name
 
 
 def style_thumbnail(stored: Hairstyle, head: ReferenceHead) -> np.ndarray:
