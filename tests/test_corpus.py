@@ -2,17 +2,12 @@
 its stable error code with a one-line message, never a crash or a traceback."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 import headforge
+from headforge.bench.corpus import EXPECTED, build
 from headforge.cli import main as cli_main
 from headforge.errors import HeadforgeError
-
-sys.path.insert(0, str(Path(__file__).parent / "corpus"))
-from make_corpus import EXPECTED, build  # noqa: E402
 
 
 @pytest.fixture(scope="module")

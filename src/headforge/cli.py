@@ -11,6 +11,7 @@
     headforge hairstyles list [--length long --curl curly --fringe yes --tied ponytail]
     headforge hairstyles build | sheet --out docs/hairstyles.png | import FILE.hair --name NAME
     headforge bench PHOTOS_DIR --out DIR            # quality and speed over a folder of photos
+    headforge bench --hardening --out DIR           # bad input, load, faults, security: PASS/FAIL table
     headforge serve                                 # the page and the API on http://127.0.0.1:8000
     headforge serve --broker redis://HOST:6379/0    # ... with jobs run by Celery workers:
     headforge worker --broker redis://HOST:6379/0   # one per core, on any machine
@@ -138,6 +139,17 @@ def _cmd_hairstyles(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    if args.hardening:
+        from headforge.bench.hardening import SECTIONS, run_hardening
+
+        only = {s.strip() for s in args.only.split(",") if s.strip()} if args.only else None
+        if only and not only <= set(SECTIONS):
+            print(f"error [usage]: --only takes {','.join(SECTIONS)}", file=sys.stderr)
+            return 2
+        return run_hardening(Path(args.out), only)
+    if not args.photos:
+        print("error [usage]: headforge bench PHOTOS_DIR --out DIR (or --hardening --out DIR)", file=sys.stderr)
+        return 2
     from headforge.bench.run import run_bench
 
     summary = run_bench(Path(args.photos), Path(args.out), limit=args.limit, emotions=args.emotions,
@@ -231,13 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_hairstyles)
 
     p = sub.add_parser("bench", help="run the pipeline over a folder and write results.json + report")
-    p.add_argument("photos", help="folder of photos")
+    p.add_argument("photos", nargs="?", help="folder of photos (not with --hardening)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--limit", type=int, default=None, help="only the first N photos")
     p.add_argument("--hair", action="store_true",
                    help="reconstruct the hair from each photo too (timed with the head; adds hair IoU)")
     p.add_argument("--emotions", action="store_true",
                    help="also score emotion renders with an independent recogniser (needs fer + tflite-runtime)")
+    p.add_argument("--hardening", action="store_true",
+                   help="instead: bad input, load, faults and security against real servers; writes "
+                        "hardening.json + hardening.md, exits 1 if a check fails (needs redis-server, root for tmpfs)")
+    p.add_argument("--only", default=None, metavar="SECTIONS",
+                   help="with --hardening: some of corpus,load,faults,security (default: all)")
     _backend_arguments(p)
     p.set_defaults(func=_cmd_bench)
 

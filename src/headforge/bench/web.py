@@ -24,89 +24,19 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+from headforge.bench.serving import LIFTED, load_photos, post, server, wait_ended
+
 DEFAULT_PHOTOS = Path("/work/shared/portraits")
-LIFTED = {"HEADFORGE_RATE_PER_MIN": "100000", "HEADFORGE_RATE_BURST": "100000"}
-
-
-def load_photos(folder: Path | None, count: int) -> list[tuple[str, bytes]]:
-    """``count`` (name, bytes) photos from ``folder`` (cycled), else astronaut copies."""
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES) if folder else []
-    if not files:
-        import io
-
-        import skimage.data
-        from PIL import Image
-
-        out = io.BytesIO()
-        Image.fromarray(skimage.data.astronaut()).save(out, "JPEG", quality=92)
-        return [(f"astronaut-{i}.jpg", out.getvalue()) for i in range(count)]
-    return [(files[i % len(files)].name, files[i % len(files)].read_bytes()) for i in range(count)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def server(workers: int, **env: str):
-    """A ``headforge serve`` with ``workers`` local workers, ready; stopped on exit."""
-    with tempfile.TemporaryDirectory(prefix="headforge-bench-") as data:
-        port = free_port()
-        environ = {**os.environ, "HEADFORGE_DATA_DIR": data, "HEADFORGE_WORKERS": str(workers), **env}
-        log = open(Path(data) / "serve.log", "wb")
-        process = subprocess.Popen([sys.executable, "-m", "headforge.cli", "serve", "--port", str(port)],
-                                   stdout=log, stderr=subprocess.STDOUT, env=environ)
-        url = f"http://127.0.0.1:{port}/api/v1"
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"headforge serve exited: {(Path(data) / 'serve.log').read_text()[-2000:]}")
-                try:
-                    if httpx.get(f"{url}/ready").json()["workers"].get("anny", 0) >= workers:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("headforge serve did not become ready")
-                time.sleep(0.2)
-            with httpx.Client(base_url=url, timeout=60, limits=httpx.Limits(max_connections=64)) as client:
-                yield client
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-            log.close()
-
-
-def post(client: httpx.Client, photo: tuple[str, bytes], **form: str) -> httpx.Response:
-    return client.post("/jobs", files={"photo": (photo[0], photo[1], "application/octet-stream")}, data=form)
-
-
-def wait_ended(client: httpx.Client, job_id: str, poll: float = 0.01, timeout: float = 600) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get(f"/jobs/{job_id}").json()
-        if status["state"] in ("done", "failed"):
-            return status
-        time.sleep(poll)
-    raise RuntimeError(f"job {job_id} did not end within {timeout} s")
 
 
 def measure_overhead(client: httpx.Client, photos, runs: int) -> dict:

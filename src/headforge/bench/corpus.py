@@ -1,10 +1,11 @@
-"""Build the bad-input corpus: one file per kind of photo people (or attackers) upload.
+"""The bad-input corpus: one file per kind of photo people (or attackers) upload.
 
-    python tests/corpus/make_corpus.py OUT_DIR
+    python -m headforge.bench.corpus OUT_DIR
 
 Nothing here is committed as a binary: every file is made from ``skimage.data`` images and
 hand-written headers. ``EXPECTED`` says how each kind must end: ``"ok"`` (an avatar) or the
-stable error code every entry point (Python, CLI, HTTP) must report.
+stable error code every entry point (Python, CLI, HTTP) must report. Used by the tests and by
+``headforge bench --hardening``.
 """
 from __future__ import annotations
 
@@ -49,6 +50,14 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "extreme_close_up": ("close_up.png", "ok"),
     "upload_60mb": ("huge.jpg", "image_too_large"),
 }
+# Where HTTP differs: the service refuses a photo of several people by default
+# (HEADFORGE_SINGLE_FACE=1), while the Python API and the CLI use the largest face.
+HTTP_EXPECTED = {"several_faces": "several_faces"}
+
+
+def expected_code(kind: str, http: bool = False) -> str:
+    """The outcome ``kind`` must end in: "ok" or an error code (``http``: over the HTTP API)."""
+    return HTTP_EXPECTED.get(kind, EXPECTED[kind][1]) if http else EXPECTED[kind][1]
 
 
 def _png_header(width: int, height: int) -> bytes:

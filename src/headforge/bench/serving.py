@@ -1,0 +1,142 @@
+"""Shared by the web benchmarks: photos to upload, free ports, a real ``headforge serve`` in a
+subprocess, and polling a job over HTTP."""
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+LIFTED = {"HEADFORGE_RATE_PER_MIN": "100000", "HEADFORGE_RATE_BURST": "100000"}
+
+
+def astronaut_jpeg(quality: int = 92, **save) -> bytes:
+    """skimage's astronaut as a JPEG (``save``: more PIL save options, e.g. ``exif``)."""
+    import skimage.data
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(skimage.data.astronaut()).save(out, "JPEG", quality=quality, **save)
+    return out.getvalue()
+
+
+def load_photos(folder: Path | None, count: int) -> list[tuple[str, bytes]]:
+    """``count`` (name, bytes) photos from ``folder`` (cycled), else astronaut copies."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES) if folder else []
+    if not files:
+        jpeg = astronaut_jpeg()
+        return [(f"astronaut-{i}.jpg", jpeg) for i in range(count)]
+    return [(files[i % len(files)].name, files[i % len(files)].read_bytes()) for i in range(count)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Served:
+    """A running ``headforge serve``: an HTTP client on its API, the process, its data folder
+    and its log (kept outside the data folder)."""
+
+    client: httpx.Client
+    process: subprocess.Popen
+    url: str
+    data: Path
+    log: Path
+
+
+@contextmanager
+def served(workers: int = 2, data_dir: Path | None = None, broker: str | None = None,
+           wait_workers: int | None = None, headers: dict | None = None, **env: str):
+    """A ``headforge serve`` with ``workers`` local workers (or Celery on ``broker``), ready once
+    ``wait_workers`` (default ``workers``) anny workers are up; stopped on exit. ``data_dir``:
+    its data folder (default: a temporary one); ``env``: more environment variables."""
+    with tempfile.TemporaryDirectory(prefix="headforge-bench-") as tmp:
+        data = data_dir or Path(tmp) / "data"
+        log_path = Path(tmp) / "serve.log"
+        port = free_port()
+        environ = {**os.environ, "HEADFORGE_DATA_DIR": str(data), "HEADFORGE_WORKERS": str(workers), **env}
+        command = [sys.executable, "-m", "headforge.cli", "serve", "--port", str(port)]
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(command + (["--broker", broker] if broker else []),
+                                       stdout=log, stderr=subprocess.STDOUT, env=environ)
+        url = f"http://127.0.0.1:{port}/api/v1"
+        try:
+            wait_ready(url, process, log_path, workers if wait_workers is None else wait_workers)
+            with httpx.Client(base_url=url, timeout=60, headers=headers,
+                              limits=httpx.Limits(max_connections=64)) as client:
+                yield Served(client, process, url, data, log_path)
+        finally:
+            stop(process)
+
+
+@contextmanager
+def server(workers: int, **env: str):
+    """A ``headforge serve`` with ``workers`` local workers, ready: an HTTP client on its API."""
+    with served(workers, **env) as running:
+        yield running.client
+
+
+def post(client: httpx.Client, photo: tuple[str, bytes], **form: str) -> httpx.Response:
+    """Upload ``photo`` (name, bytes) as a new job with ``form`` fields."""
+    return client.post("/jobs", files={"photo": (photo[0], photo[1], "application/octet-stream")}, data=form)
+
+
+def wait_ended_or_gone(client: httpx.Client, job_id: str, poll: float, timeout: float) -> dict | None:
+    """The job's status once it is done or failed; None once it is gone (404)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(f"/jobs/{job_id}")
+        if response.status_code == 404:
+            return None
+        status = response.json()
+        if status["state"] in ("done", "failed"):
+            return status
+        time.sleep(poll)
+    raise RuntimeError(f"job {job_id} did not end within {timeout} s")
+
+
+def wait_ended(client: httpx.Client, job_id: str, poll: float = 0.01, timeout: float = 600) -> dict:
+    """The job's status once it is done or failed."""
+    status = wait_ended_or_gone(client, job_id, poll, timeout)
+    if status is None:
+        raise RuntimeError(f"job {job_id} disappeared before it ended")
+    return status
+
+
+def wait_ready(url: str, process: subprocess.Popen, log: Path, workers: int, timeout: float = 180) -> None:
+    """Until ``url``/ready counts ``workers`` anny workers; raises if the server exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"headforge serve exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(f"{url}/ready").json()["workers"].get("anny", 0) >= workers:
+                return
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("headforge serve did not become ready")
+        time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Terminate ``process``, killing it if it does not exit within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
