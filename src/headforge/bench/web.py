@@ -1,4 +1,4 @@
-"""Web service benchmark: gateway overhead, throughput with one and two workers, a burst.
+"""Web service benchmark: gateway overhead, throughput with one and two workers, hair swap, a burst.
 
     python -m headforge.bench.web --out out/bench-web [--photos DIR] [--jobs 20]
 
@@ -11,6 +11,9 @@ port on 127.0.0.1), driven over HTTP:
   with 2 workers, in the same run; jobs per second and their ratio. The batch asks for
   ``--hair none`` by default: the photo-hair stage runs in a thread of its own beside the
   texture, so with hair one worker alone already keeps two cores busy;
+- hair swap: on a finished job, a click in the page's gallery: a re-export with another
+  hairstyle and the page's strand budget (``VIEWER_STRANDS``), then its GLB downloaded; per
+  style tried for the first time (nothing cached), the first click of the server apart;
 - burst: 50 uploads at the same instant, against the default limits (rate limit per client) and
   with the rate limit lifted (queue bound): every request is answered 202, 429 or 503 with a
   JSON error and Retry-After, and every accepted job ends (the astronaut, 512 px textures).
@@ -37,6 +40,7 @@ import httpx
 from headforge.bench.serving import LIFTED, load_photos, post, server, wait_ended
 
 DEFAULT_PHOTOS = Path("/work/shared/portraits")
+VIEWER_STRANDS = 2500  # the hair strands the page asks for on screen (static/app.js)
 
 
 def measure_overhead(client: httpx.Client, photos, runs: int) -> dict:
@@ -81,6 +85,29 @@ def measure_throughput(client: httpx.Client, photos, hair: str) -> dict:
     }
 
 
+def measure_hair_swap(client: httpx.Client, photo, styles: int = 12) -> dict:
+    """Seconds from a gallery click (POST an export with another style) to its GLB downloaded."""
+    job = wait_ended(client, post(client, photo, hair="none").json()["id"])
+    catalogue = [s["id"] for s in client.get("/hairstyles").json()["hairstyles"]]
+    picks = catalogue[:: max(1, len(catalogue) // styles)][:styles]
+    seconds = []
+    for style in picks:
+        t0 = time.perf_counter()
+        export = client.post(f"/jobs/{job['id']}/exports", json={"hair": style, "max_strands": VIEWER_STRANDS})
+        export.raise_for_status()
+        client.get(export.json()["glb"].removeprefix("/api/v1")).raise_for_status()
+        seconds.append(time.perf_counter() - t0)
+    return {
+        "styles": picks,
+        "max_strands": VIEWER_STRANDS,
+        "first_click_s": round(seconds[0], 3),
+        "swap_s_median": round(statistics.median(seconds[1:]), 3),
+        "swap_s_max": round(max(seconds[1:]), 3),
+        "note": "each style clicked once, on a server that had not loaded it; the first click also "
+                "opens the hairstyle database in the gateway",
+    }
+
+
 def measure_burst(client: httpx.Client, photo, count: int = 50) -> dict:
     barrier = threading.Barrier(count)
 
@@ -121,6 +148,7 @@ def run(out: Path, photos_dir: Path | None, jobs: int, overhead_runs: int, hair:
     with server(1, **LIFTED) as client:
         result["overhead"] = measure_overhead(client, photos, overhead_runs)
         result["throughput_1_worker"] = measure_throughput(client, photos, hair)
+        result["hair_swap"] = measure_hair_swap(client, astronaut)
     with server(2, **LIFTED) as client:
         result["throughput_2_workers"] = measure_throughput(client, photos, hair)
         result["burst_queue_bound"] = measure_burst(client, astronaut)
@@ -148,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gateway overhead per job: median {o['overhead_ms_median']} ms, max {o['overhead_ms_max']} ms")
     print(f"throughput on {t1['photos']} photos (hair {t1['hair']}): 1 worker {t1['jobs_per_s']} jobs/s, 2 workers "
           f"{t2['jobs_per_s']} jobs/s: x{result['speedup_2_vs_1']}")
+    h = result["hair_swap"]
+    print(f"hair swap (gallery click to GLB, {h['max_strands']} strands): median {h['swap_s_median']} s, "
+          f"max {h['swap_s_max']} s, first click {h['first_click_s']} s")
     for name in ("burst_default_limits", "burst_queue_bound"):
         b = result[name]
         print(f"{name}: {b['answers']}, accepted jobs ended {b['accepted_jobs_ended']}, lost {b['lost']}")
