@@ -39,6 +39,12 @@ class HeldEngine:
     def workers(self):
         return {"anny": 1}
 
+    def broker(self):
+        return None
+
+    def forget(self, job_id):
+        pass
+
     def close(self):
         pass
 
@@ -279,6 +285,7 @@ def test_api_keys_scope_jobs_to_their_owner(tmp_path):
         url = created.headers["location"]
         assert client.get(url, headers={"X-API-Key": "key-a"}).status_code == 200
         assert client.get(url, headers={"X-API-Key": "key-b"}).status_code == 404
+        assert client.get(f"{API}/emotions/mapping.json").status_code == 401
         assert client.get(f"{API}/health").status_code == 200
 
 

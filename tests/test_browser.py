@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
-from webhelpers import encoded, free_port
+from webhelpers import encoded
+
+from headforge.bench.serving import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (scripts/install.sh installs it)")

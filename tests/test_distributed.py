@@ -2,20 +2,18 @@
 and the gateway; eight jobs at once, a worker killed mid-job, a gateway restart."""
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import redis
 import skimage.data
 from fastapi.testclient import TestClient
-from webhelpers import encoded, free_port, morph_weights, wait_for_job
+from webhelpers import encoded, morph_weights, stop_processes, wait_for_job
+
+from headforge.bench.serving import RedisServer, start_worker
 
 from headforge.service.config import Settings
 from headforge.web.app import create_app
@@ -28,48 +26,18 @@ VISIBILITY_TIMEOUT_S = 8  # a killed worker's job is back in the queue this long
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path_factory.mktemp("redis"))],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.1)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="module")
 def workers(redis_url, tmp_path_factory):
-    logs = tmp_path_factory.mktemp("workers")
-    env = {**os.environ, "HEADFORGE_VISIBILITY_TIMEOUT_S": str(VISIBILITY_TIMEOUT_S)}
-    processes = []
-    for i in range(2):
-        log = open(logs / f"worker{i}.log", "wb")
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "headforge.cli", "worker", "--broker", redis_url],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        ))
-    yield processes, [logs / f"worker{i}.log" for i in range(2)]
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    logs = [tmp_path_factory.mktemp("workers") / f"worker{i}.log" for i in range(2)]
+    processes = [start_worker(redis_url, log, HEADFORGE_VISIBILITY_TIMEOUT_S=str(VISIBILITY_TIMEOUT_S)) for log in logs]
+    yield processes, logs
+    stop_processes(processes)
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
-"""Shared by the web tests: photos as uploads, polling a job, reading a GLB, free ports."""
+"""Shared by the web tests: photos as uploads, polling a job, reading a GLB, free ports, a
+redis-server of their own."""
 from __future__ import annotations
 
 import io
 import json
-import socket
 import struct
+import subprocess
 import time
 
 import numpy as np
@@ -51,7 +52,14 @@ def morph_weights(data: bytes) -> dict[str, float]:
     return dict(zip(mesh["extras"]["targetNames"], mesh["weights"]))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    """Terminate, then kill what is still running 15 s later."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -49,12 +49,13 @@ import httpx
 from headforge.bench import corpus, load
 from headforge.bench.serving import (
     LIFTED,
+    RedisServer,
     Served,
     astronaut_jpeg,
-    free_port,
     load_photos,
     post,
     served,
+    start_worker,
     stop,
     wait_ended,
     wait_ended_or_gone,
@@ -411,46 +412,6 @@ def worker_killed_rows() -> list[Row]:
 
 
 @dataclass
-class RedisServer:
-    """A redis-server on 127.0.0.1:``port`` with an append-only file in ``folder``."""
-
-    port: int
-    folder: Path
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        import redis
-
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--appendonly", "yes",
-             "--save", "", "--dir", str(self.folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.1)
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def keys_with(self, text: str) -> list[str]:
-        import redis
-
-        with contextlib.closing(redis.Redis.from_url(self.url)) as client:
-            return sorted(k.decode() for k in client.scan_iter(match=f"*{text}*", count=1000))
-
-
-@dataclass
 class CeleryStack:
     served: Served
     redis: RedisServer
@@ -466,14 +427,11 @@ def celery_stack(**env: str):
     if shutil.which("redis-server") is None:
         raise Skipped("redis-server is not installed")
     with tempfile.TemporaryDirectory(prefix="headforge-celery-") as tmp:
-        redis_server = RedisServer(free_port(), Path(tmp))
+        redis_server = RedisServer(Path(tmp))
         redis_server.start()
         log_path = Path(tmp) / "worker.log"
         try:
-            with open(log_path, "wb") as log:
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "headforge.cli", "worker", "--broker", redis_server.url],
-                    stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
+            worker = start_worker(redis_server.url, log_path, **env)
             try:
                 with served(0, broker=redis_server.url, wait_workers=1, **LIFTED, **env) as s:
                     yield CeleryStack(s, redis_server, worker, log_path)

@@ -1,5 +1,6 @@
-"""Shared by the web benchmarks: photos to upload, free ports, a real ``headforge serve`` in a
-subprocess, and polling a job over HTTP."""
+"""Shared by the web benchmarks and the service tests: photos to upload, free ports, a real
+``headforge serve``, ``headforge worker`` and ``redis-server`` in subprocesses, and polling a
+job over HTTP."""
 from __future__ import annotations
 
 import io
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,3 +141,55 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+class RedisServer:
+    """A redis-server on a free port of 127.0.0.1 with its append-only file in ``folder``, so
+    its data survives :meth:`stop` and :meth:`start` (as a production Redis must)."""
+
+    def __init__(self, folder: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--appendonly", "yes",
+                     "--save", "", "--dir", str(folder)]
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 15) -> None:
+        """Start and wait until it answers (its data loaded)."""
+        import redis
+
+        self.process = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        with closing(redis.Redis.from_url(self.url)) as client:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:  # not listening yet, or still loading its data
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("redis-server did not start") from None
+                    time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Shut down as on SIGTERM (the append-only file is flushed)."""
+        stop(self.process)
+
+    def kill(self) -> None:
+        """SIGKILL: what Redis did not yet write to its file is lost (it syncs every second)."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def keys_with(self, text: str) -> list[str]:
+        """Every key whose name contains ``text``, sorted."""
+        import redis
+
+        with closing(redis.Redis.from_url(self.url)) as client:
+            return sorted(k.decode() for k in client.scan_iter(match=f"*{text}*", count=1000))
+
+
+def start_worker(broker_url: str, log: Path, **env: str) -> subprocess.Popen:
+    """A ``headforge worker`` process (Celery) with its output in ``log``; ``env``: extra
+    environment (``HEADFORGE_*`` settings)."""
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "headforge.cli", "worker", "--broker", broker_url],
+                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env})

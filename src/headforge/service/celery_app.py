@@ -11,6 +11,13 @@
   states carry ``{"stage", "progress", "attempt"}`` for the gateway to pick up.
 - Liveness: each worker keeps ``headforge:worker:<backend>:<name>`` alive in Redis (expiring
   after ``HEARTBEAT_TTL_S``); the gateway's readiness counts them.
+- Limits: a job stops itself past its time limit or memory budget (:mod:`.runner`); with the
+  prefork pool (``--concurrency`` > 1) Celery also kills a pool process still on it
+  ``KILL_GRACE_S`` later (the solo pool cannot: the gateway then fails the job itself).
+- Redis restarts: the gateway sends with a short retry policy (a request never waits long);
+  workers reconnect for ever and wait for Redis to store a job's outcome, so a job running
+  while Redis is away still finishes. A job already done is not run again when redelivered;
+  one deleted while it ran leaves no task state behind.
 """
 from __future__ import annotations
 
@@ -21,10 +28,13 @@ import socket
 import threading
 
 from celery import Celery
+from celery.backends.redis import RedisBackend
+from celery.exceptions import Ignore
 from celery.signals import worker_process_init
 
 from headforge.service.config import Settings
-from headforge.service.engine import WORKER_LOST, execute
+from headforge.service.engine import KILL_GRACE_S, WORKER_LOST, execute
+from headforge.service.errors import NotFoundError
 from headforge.service.layout import upload_prefix
 from headforge.service.runner import JobRunner, limit_threads
 from headforge.service.storage import open_store
@@ -41,9 +51,20 @@ def queue_name(backend: str) -> str:
     return f"headforge.{backend}"
 
 
-def make_app(settings: Settings) -> Celery:
-    """The Celery app for ``settings.broker_url`` (also the result backend)."""
-    app = Celery("headforge", broker=settings.broker_url, backend=settings.broker_url, set_as_current=False)
+class PolledRedisBackend(RedisBackend):
+    """Celery's Redis result backend without result subscriptions: the gateway polls the task
+    states, never waits on a result, so sending a task subscribes to nothing (Celery would add a
+    subscription per job, and retry it for many seconds while Redis is away)."""
+
+    def on_task_call(self, producer, task_id) -> None:
+        pass
+
+
+def make_app(settings: Settings, worker: bool = False) -> Celery:
+    """The Celery app for ``settings.broker_url`` (also the result backend); ``worker``: as a
+    worker uses it (waits for Redis as long as it takes), else as the gateway (fails fast)."""
+    backend = f"{__name__}:{PolledRedisBackend.__name__}+{settings.broker_url}"
+    app = Celery("headforge", broker=settings.broker_url, backend=backend, set_as_current=False)
     restore_every = max(1, min(10, settings.visibility_timeout_s // 4))
     app.conf.update(
         task_acks_late=True,
@@ -55,6 +76,12 @@ def make_app(settings: Settings) -> Celery:
         result_expires=settings.job_ttl_s,
         task_default_queue=queue_name(settings.default_backend),
         broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        broker_connection_max_retries=None,  # a worker reconnects for ever (every 30 s at most)
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+        result_backend_always_retry=worker,
+        result_backend_base_sleep_between_retries_ms=200,
+        task_time_limit=settings.job_timeout_s + KILL_GRACE_S,
         worker_hijack_root_logger=False,
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout_s,
@@ -70,6 +97,8 @@ def make_app(settings: Settings) -> Celery:
 def _reconstruct(task, job_id: str, spec: dict) -> dict:
     """The task: one job, run by this process's runner; returns the outcome dict."""
     previous = task.backend.get_task_meta(job_id)
+    if previous.get("status") == "SUCCESS":
+        return previous["result"]  # delivered again after it ended (an ack lost with Redis)
     attempt = 1
     if previous.get("status") == "PROGRESS" and isinstance(previous.get("result"), dict):
         attempt = int(previous["result"].get("attempt", 1)) + 1  # an earlier run died mid-job
@@ -81,7 +110,11 @@ def _reconstruct(task, job_id: str, spec: dict) -> dict:
         task.update_state(state="PROGRESS", meta={"stage": stage, "progress": progress, "attempt": attempt})
 
     report("starting", 0.0)
-    return execute(_runner, job_id, spec, report)
+    outcome = execute(_runner, job_id, spec, report)
+    if outcome.get("code") == NotFoundError.code:  # deleted or expired meanwhile: keep no state
+        task.backend.forget(job_id)
+        raise Ignore()
+    return outcome
 
 
 def run_worker(settings: Settings, backend: str, concurrency: int = 1, loglevel: str = "INFO") -> None:
@@ -90,12 +123,13 @@ def run_worker(settings: Settings, backend: str, concurrency: int = 1, loglevel:
     ``concurrency`` 1 runs jobs in this process (Celery's solo pool); more forks that many
     pool processes, each loading its own back-end."""
     limit_threads(settings.worker_threads)
-    app = make_app(settings)
+    app = make_app(settings, worker=True)
     store = open_store(settings.resolved_store_url, settings.job_ttl_s)
 
     def load_runner(**_) -> None:
         global _runner
-        _runner = JobRunner(store, settings.worker_threads)
+        _runner = JobRunner(store, settings.worker_threads, timeout_s=settings.job_timeout_s,
+                            memory_mb=settings.job_memory_mb)
         _runner.load(backend)
 
     if concurrency == 1:
@@ -123,8 +157,8 @@ def _start_heartbeat(broker_url: str, backend: str, name: str, concurrency: int)
         while not stop.is_set():
             try:
                 client.set(key, value, ex=HEARTBEAT_TTL_S)
-            except redis.RedisError:
-                pass  # the broker is away; Celery reconnects, and so do we next beat
+            except Exception:  # noqa: BLE001 - Redis away (we reconnect next beat), or a job at its memory limit
+                pass
             stop.wait(HEARTBEAT_S)
 
     def goodbye() -> None:

@@ -18,6 +18,9 @@ HEADFORGE_RETRY_AFTER_S        Retry-After sent with 503 and 429                
 HEADFORGE_JOB_TTL_S            a job and its files are deleted this long after creation    86400
 HEADFORGE_SWEEP_INTERVAL_S     how often expired and stuck jobs are swept                  60
 HEADFORGE_JOB_TIMEOUT_S        a job not finished this long after it started has failed    300
+                               (it stops at its next stage; 15 s on it is failed anyway)
+HEADFORGE_JOB_MEMORY_MB        memory a job may use beyond the loaded worker; past it the  4096
+                               job fails (``memory_limit``), the worker lives on; 0: off
 HEADFORGE_MAX_ATTEMPTS         runs of a job whose worker died before it is failed         2
 HEADFORGE_VISIBILITY_TIMEOUT_S Celery: an unacknowledged job goes back to the queue after  600
 HEADFORGE_API_KEYS             comma-separated keys; when set, /api/v1 needs X-API-Key     unset
@@ -33,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from headforge.service.backends import DEFAULT_BACKEND
-
 
 
 def _int(name: str, default: int) -> int:
@@ -66,6 +68,7 @@ class Settings:
     job_ttl_s: int = 86_400
     sweep_interval_s: int = 60
     job_timeout_s: int = 300
+    job_memory_mb: int = 4096
     max_attempts: int = 2
     visibility_timeout_s: int = 600
     api_keys: frozenset[str] = frozenset()
@@ -92,6 +95,7 @@ class Settings:
             "job_ttl_s": _int("HEADFORGE_JOB_TTL_S", 86_400),
             "sweep_interval_s": _int("HEADFORGE_SWEEP_INTERVAL_S", 60),
             "job_timeout_s": _int("HEADFORGE_JOB_TIMEOUT_S", 300),
+            "job_memory_mb": _int("HEADFORGE_JOB_MEMORY_MB", 4096),
             "max_attempts": _int("HEADFORGE_MAX_ATTEMPTS", 2),
             "visibility_timeout_s": _int("HEADFORGE_VISIBILITY_TIMEOUT_S", 600),
             "api_keys": frozenset(_list("HEADFORGE_API_KEYS")),

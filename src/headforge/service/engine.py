@@ -8,7 +8,9 @@
   machine; results go to the shared store; progress comes back through Celery's result backend.
 
 Both keep the :class:`~headforge.service.jobs.JobStore` up to date and pick up the jobs left
-queued or running when the gateway last stopped.
+queued or running when the gateway last stopped. A job past its time limit stops itself at its
+next stage (:class:`~.runner.JobRunner`); one still running ``KILL_GRACE_S`` later is failed
+by the gateway and, embedded, its worker is killed and replaced.
 """
 from __future__ import annotations
 
@@ -24,15 +26,16 @@ from typing import Protocol
 
 from headforge.errors import HeadforgeError
 from headforge.service.config import Settings
+from headforge.service.errors import UnavailableError
 from headforge.service.jobs import QUEUED, RUNNING, Job, JobStore
-from headforge.service.layout import upload_prefix
-from headforge.service.runner import JobRunner, Report, limit_threads
+from headforge.service.runner import JobRunner, Report, limit_threads, out_of_memory, over_memory, timed_out
 from headforge.service.storage import Store
 
 log = logging.getLogger("headforge.engine")
 WORKER_LOST = ("worker_lost", "the worker stopped while reconstructing this photo; please try again")
-TIMED_OUT = "timed_out"
+INTERNAL = ("internal", "the reconstruction failed unexpectedly")
 RESPAWN_DELAY_S = 5
+KILL_GRACE_S = 15  # after a job's time limit, before its worker is killed (it should stop itself)
 
 
 class Engine(Protocol):
@@ -42,6 +45,14 @@ class Engine(Protocol):
 
     def workers(self) -> dict[str, int]:
         """Ready workers per back-end."""
+        ...
+
+    def broker(self) -> bool | None:
+        """Whether the job queue's broker answers (None: no broker)."""
+        ...
+
+    def forget(self, job_id: str) -> None:
+        """Drop what the engine keeps about a deleted or expired job."""
         ...
 
     def close(self) -> None: ...
@@ -54,14 +65,22 @@ def job_spec(job: Job) -> dict:
 
 def execute(runner: JobRunner, job_id: str, spec: dict, report: Report) -> dict:
     """Run one job and describe the outcome: ``{"state": "done", "timings": {...}}`` or
-    ``{"state": "failed", "code": ..., "message": ...}``. Never raises for a bad job."""
+    ``{"state": "failed", "code": ..., "message": ...}``. Never raises for a bad job, nor for
+    one over its time or memory limit."""
     try:
         return {"state": "done", "timings": runner.run(job_id, spec, report)}
     except HeadforgeError as e:
-        return {"state": "failed", "code": e.code, "message": str(e)}
-    except Exception:  # noqa: BLE001 - one bad job must not stop the worker
+        return failure(e)
+    except Exception as e:  # noqa: BLE001 - one bad job must not stop the worker
+        if out_of_memory(e):
+            log.warning("job %s: over its memory limit (%s)", job_id, type(e).__name__)
+            return failure(over_memory(runner.memory_mb))
         log.exception("job %s: internal error", job_id)
-        return {"state": "failed", "code": "internal", "message": "the reconstruction failed unexpectedly"}
+        return {"state": "failed", "code": INTERNAL[0], "message": INTERNAL[1]}
+
+
+def failure(error: HeadforgeError) -> dict:
+    return {"state": "failed", "code": error.code, "message": str(error)}
 
 
 def record_outcome(jobs: JobStore, job_id: str, outcome: dict) -> None:
@@ -74,15 +93,16 @@ def record_outcome(jobs: JobStore, job_id: str, outcome: dict) -> None:
 # --- embedded: a local pool of worker processes -------------------------------------------
 
 
-def _embedded_worker(conn: Connection, store_url: str, ttl_s: int, threads: int, backend: str) -> None:
+def _embedded_worker(conn: Connection, s: Settings) -> None:
     """A worker process: load the back-end, say ready, then run jobs until told to stop or the
     gateway goes away. Messages out: ("ready",), ("stage", id, stage, progress), ("outcome", id, dict)."""
-    limit_threads(threads)
+    limit_threads(s.worker_threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway stops its workers itself
     from headforge.service.storage import open_store
 
-    runner = JobRunner(open_store(store_url, ttl_s), threads)
-    runner.load(backend)
+    runner = JobRunner(open_store(s.resolved_store_url, s.job_ttl_s), s.worker_threads,
+                       timeout_s=s.job_timeout_s, memory_mb=s.job_memory_mb)
+    runner.load(s.default_backend)
     conn.send(("ready",))
     while True:
         try:
@@ -139,6 +159,12 @@ class EmbeddedEngine:
         ready = sum(w.ready and w.process.is_alive() for w in self._workers)
         return dict.fromkeys(local_backends(), ready)
 
+    def broker(self) -> None:
+        return None
+
+    def forget(self, job_id: str) -> None:
+        pass  # nothing kept beyond the job store and the file store
+
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self._workers]
 
@@ -162,10 +188,9 @@ class EmbeddedEngine:
 
     def _spawn(self) -> _Worker:
         ours, theirs = self._ctx.Pipe()
-        s = self.settings
         process = self._ctx.Process(
             target=_embedded_worker,
-            args=(theirs, s.resolved_store_url, s.job_ttl_s, s.worker_threads, s.default_backend),
+            args=(theirs, self.settings),
             name="headforge-worker",
             daemon=True,
         )
@@ -181,17 +206,26 @@ class EmbeddedEngine:
                 self._wake_read.recv_bytes()
             if self._stopping.is_set():
                 return
-            for i, worker in enumerate(self._workers):
-                self._drain(worker)
-                if not worker.process.is_alive():
-                    self._lost(worker)
-                    if not worker.ready:  # died while loading: do not spin
-                        log.error("a worker died while loading its back-end; retrying in %d s", RESPAWN_DELAY_S)
-                        self._stopping.wait(RESPAWN_DELAY_S)
-                    self._workers[i] = self._spawn()
-                elif worker.job_id and time.monotonic() - worker.job_started > self.settings.job_timeout_s:
-                    self._timed_out(worker)
-            self._dispatch()
+            try:
+                self._tend()
+            except Exception:  # noqa: BLE001 - e.g. the job database on a full disk: try again
+                log.exception("supervising the workers failed; trying again in 1 s")
+                self._stopping.wait(1)
+
+    def _tend(self) -> None:
+        """One round: take the workers' messages, replace dead workers, kill stuck ones, hand out jobs."""
+        kill_after_s = self.settings.job_timeout_s + KILL_GRACE_S
+        for i, worker in enumerate(self._workers):
+            self._drain(worker)
+            if not worker.process.is_alive():
+                self._lost(worker)
+                if not worker.ready:  # died while loading: do not spin
+                    log.error("a worker died while loading its back-end; retrying in %d s", RESPAWN_DELAY_S)
+                    self._stopping.wait(RESPAWN_DELAY_S)
+                self._workers[i] = self._spawn()
+            elif worker.job_id and time.monotonic() - worker.job_started > kill_after_s:
+                self._timed_out(worker)
+        self._dispatch()
 
     def _drain(self, worker: _Worker) -> None:
         try:
@@ -216,16 +250,19 @@ class EmbeddedEngine:
             return
         if job.attempts >= self.settings.max_attempts:
             self.jobs.failed(job.id, *WORKER_LOST)
-            self.store.delete_prefix(upload_prefix(job.id))
+            self.store.delete_prefix(job.id)
         else:
             self.jobs.requeue(job.id)
             with self._lock:
                 self._pending.appendleft(job.id)
 
     def _timed_out(self, worker: _Worker) -> None:
-        """A job ran past the timeout: stop its worker (replaced next round) and fail the job."""
-        self.jobs.failed(worker.job_id, TIMED_OUT, f"the reconstruction took longer than {self.settings.job_timeout_s} s")
-        self.store.delete_prefix(upload_prefix(worker.job_id))
+        """A job ran well past its time limit without stopping itself: kill its worker (replaced
+        next round) and fail the job."""
+        log.warning("worker %s is stuck on job %s: killing it", worker.process.pid, worker.job_id)
+        error = timed_out(self.settings.job_timeout_s)
+        self.jobs.failed(worker.job_id, error.code, str(error))
+        self.store.delete_prefix(worker.job_id)
         worker.job_id = None
         worker.process.kill()
 
@@ -259,7 +296,11 @@ class EmbeddedEngine:
 
 class CeleryEngine:
     """Sends each job to its back-end's Celery queue; a sync thread copies the task states
-    (PROGRESS, then the outcome) from the result backend into the job store."""
+    (PROGRESS, then the outcome) from the result backend into the job store.
+
+    Redis going away is survived: sending fails fast (the request gets ``unavailable``), the
+    sync pauses and the heartbeats lapse (readiness says so); all reconnect once Redis is back,
+    and jobs already queued run then, provided Redis persists its data (``appendonly yes``)."""
 
     SYNC_S = 0.2
 
@@ -270,7 +311,8 @@ class CeleryEngine:
 
         self.settings, self.jobs, self.store = settings, jobs, store
         self.app = make_app(settings)
-        self.redis = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5, socket_timeout=10)
+        self.redis = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
+        self._broker_lost = False
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._sync_loop, name="headforge-celery-sync", daemon=True)
 
@@ -291,6 +333,20 @@ class CeleryEngine:
         except Exception:  # noqa: BLE001 - Redis away: no worker can be reached either
             return {}
 
+    def broker(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except Exception:  # noqa: BLE001 - any failure means "not reachable"
+            return False
+
+    def forget(self, job_id: str) -> None:
+        """Delete the task's state (``celery-task-meta-<id>``) from Redis."""
+        try:
+            self.app.backend.forget(job_id)
+        except Exception:  # noqa: BLE001 - Redis away
+            raise UnavailableError("the job queue is unreachable; try again shortly",
+                                   self.settings.retry_after_s) from None
+
     def close(self) -> None:
         self._stopping.set()
         if self._thread.is_alive():
@@ -298,25 +354,42 @@ class CeleryEngine:
         self.redis.close()
 
     def _sync_loop(self) -> None:
+        """Sync every ``SYNC_S``; a lost broker is logged once, not every round."""
+        import redis
+
         while not self._stopping.wait(self.SYNC_S):
             try:
                 self.sync()
-            except Exception:  # noqa: BLE001 - Redis hiccups: try again next round
-                log.warning("job state sync failed", exc_info=True)
+            except redis.RedisError as e:  # Redis away: try again next round
+                if not self._broker_lost:
+                    log.warning("cannot reach the broker (%s); job states are synced once it is back", type(e).__name__)
+                self._broker_lost = True
+                continue
+            except Exception:  # noqa: BLE001 - e.g. the job database on a full disk: try again
+                log.exception("job state sync failed")
+                continue
+            if self._broker_lost:
+                log.info("the broker is back; job states are synced again")
+            self._broker_lost = False
 
     def sync(self) -> None:
         """One pass over the active jobs."""
         now = time.time()
+        limit_s = self.settings.job_timeout_s + KILL_GRACE_S
         for job in self.jobs.active():
             meta = self.app.backend.get_task_meta(job.id)
             status, result = meta.get("status"), meta.get("result")
             if status == "SUCCESS" and isinstance(result, dict):
                 record_outcome(self.jobs, job.id, result)
-            elif status == "FAILURE":
-                self.jobs.failed(job.id, "internal", "the reconstruction failed unexpectedly")
-            elif job.state == RUNNING and job.started_at and now - job.started_at > self.settings.job_timeout_s:
-                self.jobs.failed(job.id, TIMED_OUT, f"the reconstruction took longer than {self.settings.job_timeout_s} s")
-                self.store.delete_prefix(upload_prefix(job.id))
+            elif status == "FAILURE":  # the task never raises; Celery's time limit (prefork) ends it so
+                over = isinstance(result, dict) and result.get("exc_type") == "TimeLimitExceeded"
+                error = timed_out(self.settings.job_timeout_s)
+                self.jobs.failed(job.id, *((error.code, str(error)) if over else INTERNAL))
+                self.store.delete_prefix(job.id)
+            elif job.state == RUNNING and job.started_at and now - job.started_at > limit_s:
+                error = timed_out(self.settings.job_timeout_s)
+                self.jobs.failed(job.id, error.code, str(error))
+                self.store.delete_prefix(job.id)
             elif status == "PROGRESS" and isinstance(result, dict):
                 attempt = int(result.get("attempt", 1))
                 if job.state == QUEUED or attempt > job.attempts:  # first seen, or run again

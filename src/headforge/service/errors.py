@@ -68,7 +68,6 @@ class QueueFullError(ServiceError):
         self.retry_after = retry_after
 
 
-
 class UnavailableError(ServiceError):
     """The job queue cannot be reached (broker down)."""
 
@@ -78,3 +77,30 @@ class UnavailableError(ServiceError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StorageFullError(ServiceError):
+    """The store has no room left (disk full, quota, Redis maxmemory)."""
+
+    code = "storage_full"
+    status = 507
+
+
+class StorageUnavailableError(ServiceError):
+    """The store cannot be written or reached (read-only, no permission, Redis down); answered
+    with Retry-After."""
+
+    code = "storage_unavailable"
+    status = 503
+
+
+class TimedOutError(ServiceError):
+    """A job ran past its time limit (``HEADFORGE_JOB_TIMEOUT_S``); a job's failure, not an answer."""
+
+    code = "timed_out"
+
+
+class MemoryLimitError(ServiceError):
+    """A job needed more memory than it may use (``HEADFORGE_JOB_MEMORY_MB``); a job's failure."""
+
+    code = "memory_limit"

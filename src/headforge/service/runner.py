@@ -3,7 +3,13 @@
 A job's ``spec`` (JSON-ready) holds the options it was created with: ``backend``,
 ``texture_size``, ``keep_expression``, ``emotions``, ``hair``, ``orientation`` (EXIF, applied
 after decoding), ``single_face`` and ``max_pixels``. The upload is deleted once the job ends,
-whatever the outcome; if the worker dies first it stays, so the job can run again.
+whatever the outcome; if the worker dies first it stays, so the job can run again. A job that
+fails keeps nothing in the store (no partial set of results).
+
+Limits, so that one job cannot take its worker down: a time limit checked at every stage
+boundary (:class:`~.errors.TimedOutError`), and a memory budget on top of the loaded worker,
+enforced by the kernel as an address-space limit (RLIMIT_AS): an allocation past it fails in
+the job (MemoryError and the like, see :func:`out_of_memory`) and the worker lives on.
 """
 from __future__ import annotations
 
@@ -12,12 +18,15 @@ import time
 from collections.abc import Callable
 
 from headforge.service.backends import check_backend, load_backend
-from headforge.service.errors import NotFoundError
+from headforge.service.errors import MemoryLimitError, NotFoundError, TimedOutError
 from headforge.service.layout import upload_key
 from headforge.service.storage import Store
 
 Report = Callable[[str, float], None]
 EXPORT_START = 0.92  # progress when the pipeline is done and the files are written
+# How numpy, torch, OpenCV and threads say that an allocation failed.
+_NO_MEMORY = ("can't allocate memory", "bad_alloc", "Insufficient memory", "Cannot allocate memory",
+              "can't start new thread")
 
 
 def limit_threads(threads: int) -> None:
@@ -27,13 +36,48 @@ def limit_threads(threads: int) -> None:
         os.environ[name] = str(threads)
 
 
-class JobRunner:
-    """Holds the loaded back-ends of one worker process and runs jobs with them."""
+def timed_out(timeout_s: float) -> TimedOutError:
+    return TimedOutError(f"the reconstruction took longer than {timeout_s:g} s")
 
-    def __init__(self, store: Store, threads: int = 1):
+
+def over_memory(memory_mb: int) -> MemoryLimitError:
+    if memory_mb:
+        return MemoryLimitError(f"the reconstruction needed more than the {memory_mb} MB of memory a job may use")
+    return MemoryLimitError("the reconstruction ran out of memory")
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is a failed allocation (a job over its memory budget)."""
+    return isinstance(error, MemoryError) or any(s in str(error) for s in _NO_MEMORY)
+
+
+def cap_memory(budget_mb: int) -> None:
+    """Let this process's address space grow by at most ``budget_mb`` MB beyond its size now
+    (RLIMIT_AS). Linux only: elsewhere nothing is capped."""
+    import resource
+
+    try:
+        with open("/proc/self/status") as f:
+            size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    except (OSError, StopIteration):
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = size + budget_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+
+
+class JobRunner:
+    """Holds the loaded back-ends of one worker process and runs jobs with them, each within
+    ``timeout_s`` seconds (None: no limit) and ``memory_mb`` MB beyond the worker as it is at
+    its first job (0: no limit)."""
+
+    def __init__(self, store: Store, threads: int = 1, *, timeout_s: float | None = None, memory_mb: int = 0):
         self.store = store
         self.threads = threads
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
         self._loaded: dict[str, Callable] = {}
+        self._memory_capped = False
 
     def load(self, backend: str) -> Callable:
         """The back-end's reconstruct callable, loaded on first use (seconds: models). Raises
@@ -58,6 +102,10 @@ class JobRunner:
         from headforge.service.layout import result_key, upload_prefix
 
         reconstruct = self.load(spec["backend"])
+        if self.memory_mb and not self._memory_capped:
+            cap_memory(self.memory_mb)  # the loaded worker is what the budget adds to
+            self._memory_capped = True
+        report = self._with_deadline(report)
         started, cpu = time.perf_counter(), time.process_time()
         data = self.store.get(upload_key(job_id))
         if data is None:
@@ -86,9 +134,24 @@ class JobRunner:
             timings["export"] = round(time.perf_counter() - t0, 4)
             timings["job"] = round(time.perf_counter() - started, 4)
             timings["job_cpu"] = round(time.process_time() - cpu, 4)
-            return timings
-        finally:
-            self.store.delete_prefix(upload_prefix(job_id))
+        except Exception:
+            self.store.delete_prefix(job_id)  # the upload and whatever was written
+            raise
+        self.store.delete_prefix(upload_prefix(job_id))
+        return timings
+
+    def _with_deadline(self, report: Report) -> Report:
+        """``report`` that first raises TimedOutError once the job is past its time limit."""
+        if self.timeout_s is None:
+            return report
+        deadline = time.monotonic() + self.timeout_s
+
+        def checked(stage: str, progress: float) -> None:
+            if time.monotonic() > deadline:
+                raise timed_out(self.timeout_s)
+            report(stage, progress)
+
+        return checked
 
     def _check_wanted(self, job_id: str) -> None:
         """The upload stays until the job ends; without it the job was deleted meanwhile."""

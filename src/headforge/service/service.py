@@ -22,6 +22,7 @@ from headforge.service.errors import (
     NotReadyError,
     QueueFullError,
     RateLimitedError,
+    ServiceError,
     UnauthorizedError,
     UnavailableError,
 )
@@ -112,6 +113,8 @@ class AvatarService:
         intensity_vector(request.emotions)  # raises EmotionError (bad_emotion)
         hair = hair_styles.check_choice(request.hair)
         upload = accept_upload(request.photo, s.max_upload_bytes, s.max_pixels)
+        if self.engine.broker() is False:
+            raise UnavailableError("the job queue is unreachable; try again shortly", s.retry_after_s)
         if not self.engine.workers().get(backend):
             raise UnavailableError(f"no worker is serving the {backend} back-end now; try again shortly",
                                    s.retry_after_s)
@@ -128,7 +131,11 @@ class AvatarService:
             if self.jobs.count_active() >= s.max_queue:
                 raise QueueFullError("the queue is full; try again shortly", s.retry_after_s)
             job = Job(id=secrets.token_urlsafe(16), backend=backend, options=options, owner=client.owner)
-            self.store.put(upload_key(job.id), upload.data)
+            try:
+                self.store.put(upload_key(job.id), upload.data)
+            except ServiceError:  # storage_full, storage_unavailable: nothing is queued or kept
+                self.store.delete_prefix(job.id)
+                raise
             self.jobs.add(job)
         try:
             self.engine.submit(job)
@@ -154,11 +161,16 @@ class AvatarService:
         return data
 
     def delete_job(self, job_id: str, client: Client) -> None:
-        """Forget the job and delete all of its files (a running job's worker drops its results)."""
+        """Delete all of the job's files and state, then the job (a running job's worker drops
+        its results). When the store or the broker is away this raises and the job stays."""
         job = self.get_job(job_id, client)
-        self.jobs.delete(job.id)
-        self.store.delete_prefix(job.id)
+        self._remove(job.id)
         log.info("job %s deleted", job.id)
+
+    def _remove(self, job_id: str) -> None:
+        self.store.delete_prefix(job_id)
+        self.engine.forget(job_id)
+        self.jobs.delete(job_id)
 
     def expires_at(self, job: Job) -> float:
         return job.created_at + self.settings.job_ttl_s
@@ -205,12 +217,16 @@ class AvatarService:
         return hair_styles.thumbnail(style_id)
 
     def readiness(self) -> dict:
-        """Whether new jobs can be taken and run: the store answers and the default back-end
-        has a worker. Also the queue's fill."""
-        workers = self.engine.workers()
+        """Whether new jobs can be taken and run: the broker (if any) and the store answer and
+        the default back-end has a worker; ``status`` "ok", else "degraded". Also the queue's fill."""
+        broker = self.engine.broker()
         store = self.store.ping()
+        workers = self.engine.workers()
+        ready = broker is not False and store and workers.get(self.settings.default_backend, 0) > 0
         return {
-            "ready": store and workers.get(self.settings.default_backend, 0) > 0,
+            "ready": ready,
+            "status": "ok" if ready else "degraded",
+            "broker": broker,
             "store": store,
             "workers": workers,
             "queue": {"active": self.jobs.count_active(), "limit": self.settings.max_queue},
@@ -225,8 +241,7 @@ class AvatarService:
         cutoff = now - self.settings.job_ttl_s
         expired = self.jobs.created_before(cutoff)
         for job_id in expired:
-            self.jobs.delete(job_id)
-            self.store.delete_prefix(job_id)
+            self._remove(job_id)
         for prefix in self.store.stale_prefixes(cutoff):
             if self.jobs.get(prefix) is None:
                 self.store.delete_prefix(prefix)

@@ -6,10 +6,13 @@
   what a Celery set-up uses by default, since every worker already reaches the broker.
 
 Every key of a job starts with its id, so ``delete_prefix(job_id)`` removes all of its data.
+A store that cannot take a write raises :class:`~.errors.StorageFullError` (no room left) or
+:class:`~.errors.StorageUnavailableError` (read-only, not permitted, unreachable).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -18,7 +21,10 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
 
+from headforge.service.errors import ServiceError, StorageFullError, StorageUnavailableError
+
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*$")
+MIN_FREE_BYTES = 64 * 1024  # a local store with less room left is full: not ready
 
 
 class Store(Protocol):
@@ -55,16 +61,19 @@ class LocalStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)  # mode 0600
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)  # mode 0600
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError as e:
+            raise _disk_error(e) from None
 
     def get(self, key: str) -> bytes | None:
         try:
@@ -88,7 +97,17 @@ class LocalStore:
         return stale
 
     def ping(self) -> bool:
-        return os.access(self.root, os.W_OK)
+        """Writable, with at least ``MIN_FREE_BYTES`` free."""
+        try:
+            return os.access(self.root, os.W_OK) and shutil.disk_usage(self.root).free >= MIN_FREE_BYTES
+        except OSError:
+            return False
+
+
+def _disk_error(e: OSError) -> ServiceError:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFullError("there is no room left to store the files; try again later")
+    return StorageUnavailableError(f"the files cannot be stored now ({os.strerror(e.errno or errno.EIO)})")
 
 
 class RedisStore:
@@ -103,18 +122,22 @@ class RedisStore:
         self.ttl_s = ttl_s
 
     def put(self, key: str, data: bytes) -> None:
-        self.client.set(self.PREFIX + check_key(key), data, ex=self.ttl_s)
+        with _redis_errors():
+            self.client.set(self.PREFIX + check_key(key), data, ex=self.ttl_s)
 
     def get(self, key: str) -> bytes | None:
-        return self.client.get(self.PREFIX + check_key(key))
+        with _redis_errors():
+            return self.client.get(self.PREFIX + check_key(key))
 
     def exists(self, key: str) -> bool:
-        return bool(self.client.exists(self.PREFIX + check_key(key)))
+        with _redis_errors():
+            return bool(self.client.exists(self.PREFIX + check_key(key)))
 
     def delete_prefix(self, prefix: str) -> None:
-        keys = list(self.client.scan_iter(match=f"{self.PREFIX}{check_key(prefix)}/*", count=500))
-        if keys:
-            self.client.delete(*keys)
+        with _redis_errors():
+            keys = list(self.client.scan_iter(match=f"{self.PREFIX}{check_key(prefix)}/*", count=500))
+            if keys:
+                self.client.delete(*keys)
 
     def stale_prefixes(self, older_than: float) -> list[str]:
         return []  # values expire by themselves
@@ -124,6 +147,21 @@ class RedisStore:
             return bool(self.client.ping())
         except Exception:  # noqa: BLE001 - any failure means "not reachable"
             return False
+
+
+@contextlib.contextmanager
+def _redis_errors():
+    """Redis out of memory -> StorageFullError; unreachable -> StorageUnavailableError."""
+    import redis
+
+    try:
+        yield
+    except redis.ResponseError as e:
+        if str(e).startswith("OOM"):
+            raise StorageFullError("there is no room left to store the files; try again later") from None
+        raise
+    except redis.RedisError as e:
+        raise StorageUnavailableError(f"the store cannot be reached now ({type(e).__name__})") from None
 
 
 def open_store(url: str, ttl_s: int) -> Store:

@@ -2,10 +2,10 @@
 
     uvicorn --factory headforge.web.app:create_app     # or: headforge serve
 
-Every error is ``{"error": {"code": ..., "message": ...}}`` with a stable code. The page is
-static (``static/``; three.js in ``static/vendor/``, built from npm by the set-up script) and
-runs under a Content-Security-Policy without inline scripts. CORS is off unless
-``HEADFORGE_CORS_ORIGINS`` lists origins.
+Every error is ``{"error": {"code": ..., "message": ...}}`` with a stable code; every 503 has
+a Retry-After. The page is static (``static/``; three.js in ``static/vendor/``, built from npm
+by the set-up script) and runs under a Content-Security-Policy without inline scripts. CORS is
+off unless ``HEADFORGE_CORS_ORIGINS`` lists origins.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, service: AvatarService | None =
     )
     app.state.service = service
     app.include_router(router)
-    _add_error_handlers(app)
+    _add_error_handlers(app, settings.retry_after_s)
     app.middleware("http")(_security_headers)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + _UPLOAD_SLACK)
     if settings.cors_origins:
@@ -91,11 +91,14 @@ def error_response(status: int, code: str, message: str, retry_after: int | None
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     @app.exception_handler(HeadforgeError)
     async def headforge_error(request: Request, exc: HeadforgeError) -> JSONResponse:
         status = getattr(exc, "status", None) or _INPUT_STATUS.get(exc.code, 422)
-        return error_response(status, exc.code, str(exc), getattr(exc, "retry_after", None))
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is None and status == 503:
+            retry_after = retry_after_s
+        return error_response(status, exc.code, str(exc), retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

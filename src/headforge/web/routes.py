@@ -25,7 +25,7 @@ from headforge.web.schemas import (
 )
 
 API = "/api/v1"
-ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 409, 413, 415, 422, 429, 503)}
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 409, 413, 415, 422, 429, 503, 507)}
 router = APIRouter(prefix=API, responses=ERRORS)
 
 
@@ -165,7 +165,7 @@ def hairstyle_thumbnail(style_id: str, service: ServiceDep, client: ClientDep) -
 
 @router.get("/emotions/mapping.json", response_class=Response,
             summary="The emotion -> ARKit mapping (MLP weights) that the page evaluates")
-def emotion_mapping() -> Response:
+def emotion_mapping(client: ClientDep) -> Response:
     return Response(MAPPING_PATH.read_bytes(), media_type="application/json",
                     headers={"Cache-Control": "public, max-age=3600"})
 
@@ -175,7 +175,7 @@ def health() -> Health:
     return Health(version=headforge.__version__)
 
 
-@router.get("/ready", response_model=Readiness, summary="Readiness: store reachable, workers up",
+@router.get("/ready", response_model=Readiness, summary="Readiness: broker and store reachable, workers up",
             responses={503: {"model": Readiness}})
 def ready(service: ServiceDep, response: Response) -> Readiness:
     state = Readiness(**service.readiness())

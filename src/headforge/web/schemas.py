@@ -11,7 +11,8 @@ from headforge.service.jobs import Job
 
 class ErrorDetail(BaseModel):
     code: str = Field(description="stable, machine-readable: no_face, several_faces, bad_image, "
-                                  "image_too_large, rate_limited, queue_full, unknown_hairstyle, ...")
+                                  "image_too_large, rate_limited, queue_full, unavailable, unknown_hairstyle, "
+                                  "storage_full, storage_unavailable, timed_out, memory_limit, ...")
     message: str = Field(description="one line for people")
 
 
@@ -109,7 +110,9 @@ class QueueFill(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
-    store: bool
+    status: Literal["ok", "degraded"] = Field(description="ok when ready; degraded: the fields below say what is down")
+    broker: bool | None = Field(description="the Celery broker answers; null: no broker (embedded workers)")
+    store: bool = Field(description="the store answers and can be written")
     workers: dict[str, int] = Field(description="ready worker processes per back-end")
     queue: QueueFill
 

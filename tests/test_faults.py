@@ -1,0 +1,271 @@
+"""Faults, with real servers, workers and redis-server on 127.0.0.1: jobs over their memory or
+time limit, a full or read-only store, Redis restarted under a running gateway, and deletion
+(DELETE, expiry) leaving nothing of a job on disk or in Redis."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from webhelpers import astronaut_jpeg, stop_processes, wait_for_job
+
+from headforge.bench.serving import RedisServer, start_worker
+
+from headforge.service.config import Settings
+from headforge.web.app import create_app
+
+API = "/api/v1"
+MEMORY_MB = 300  # a 512 texel job fits in this beyond the loaded worker, a 2048 one does not
+
+
+def post(client, texture_size: int = 512):
+    return client.post(f"{API}/jobs", files={"photo": ("a.jpg", astronaut_jpeg(), "image/jpeg")},
+                       data={"texture_size": str(texture_size), "hair": "none"})
+
+
+def run_job(client, texture_size: int = 512) -> dict:
+    """Post a job and wait for its end; its last status."""
+    response = post(client, texture_size)
+    assert response.status_code == 202, response.text
+    return wait_for_job(lambda: client.get(response.headers["location"]).json(), timeout=120)[0]
+
+
+def wait_ready(client, timeout: float = 150, workers: list[subprocess.Popen] = ()) -> dict:
+    """The readiness body once ready (failing if one of ``workers`` exits meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"{API}/ready").json()
+        if body["ready"]:
+            return body
+        assert time.monotonic() < deadline, f"not ready within {timeout} s: {body}"
+        assert all(p.poll() is None for p in workers), "a worker exited"
+        time.sleep(0.25)
+
+
+def files_of(root: Path, job_id: str) -> list[Path]:
+    """Every file or folder under ``root`` whose path names the job."""
+    return [p for p in root.rglob("*") if job_id in str(p)]
+
+
+def embedded(data_dir: Path, **changes):
+    settings = Settings(data_dir=data_dir, workers=1, rate_per_min=600, rate_burst=100, job_timeout_s=120)
+    return TestClient(create_app(settings.replace(**changes)))
+
+
+# --- embedded: memory budget, full and read-only store, deletion on disk --------------------
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    """An embedded gateway whose jobs may use MEMORY_MB beyond the loaded worker; its data folder."""
+    data_dir = tmp_path_factory.mktemp("limited")
+    with embedded(data_dir, job_memory_mb=MEMORY_MB) as client:
+        wait_ready(client)
+        yield client, data_dir
+
+
+def test_the_memory_budget_is_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("HEADFORGE_JOB_MEMORY_MB", "1234")
+    assert Settings.from_env().job_memory_mb == 1234
+    assert Settings().job_memory_mb == 4096
+
+
+def test_a_job_over_its_memory_budget_fails_and_the_worker_lives_on(limited):
+    client, data_dir = limited
+    engine = client.app.state.service.engine
+    pids = engine.worker_pids()
+    final = run_job(client, texture_size=2048)
+    assert final["state"] == "failed" and final["error"]["code"] == "memory_limit", final
+    message = final["error"]["message"]
+    assert f"{MEMORY_MB} MB" in message and "\n" not in message
+    assert engine.worker_pids() == pids  # the same process, not a replacement
+    assert client.get(f"{API}/ready").json()["ready"]
+    assert not files_of(data_dir / "files", final["id"])
+    assert run_job(client)["state"] == "done"  # the next job, in the same worker
+    assert engine.worker_pids() == pids
+
+
+@pytest.fixture
+def small_disk(limited):
+    """A 2 MB tmpfs mounted over the store's folder while the gateway runs: uploads fit, results
+    do not. Skipped where mounting is not permitted."""
+    client, data_dir = limited
+    files = data_dir / "files"
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(files)],
+                           capture_output=True, text=True) if shutil.which("mount") else None
+    if mount is None or mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip() if mount else 'no mount command'}")
+    try:
+        yield client, files
+    finally:
+        subprocess.run(["umount", "-l", str(files)], check=True)
+
+
+def test_results_that_do_not_fit_fail_the_job_and_leave_nothing(small_disk):
+    client, files = small_disk
+    final = run_job(client)
+    assert final["state"] == "failed" and final["error"]["code"] == "storage_full", final
+    assert "\n" not in final["error"]["message"]
+    response = client.get(final["links"]["zip"])
+    assert response.status_code == 409 and response.json()["error"]["code"] == "not_ready"
+    assert list(files.rglob("*")) == []  # no upload, no result, no temporary file
+    assert wait_ready(client, timeout=10)["store"]
+    assert client.get(f"{API}/health").status_code == 200
+
+
+def test_an_upload_to_a_full_disk_is_refused_and_nothing_is_queued(small_disk):
+    client, files = small_disk
+    service = client.app.state.service
+    with open(files / "filler", "wb", buffering=0) as f, pytest.raises(OSError):
+        while True:
+            f.write(b"\0" * 65536)
+    jobs_before = service.jobs.created_before(time.time() + 1)
+    response = post(client)
+    assert response.status_code == 507 and response.json()["error"]["code"] == "storage_full", response.text
+    assert service.jobs.created_before(time.time() + 1) == jobs_before
+    ready = client.get(f"{API}/ready")
+    assert ready.status_code == 503 and ready.json()["status"] == "degraded" and not ready.json()["store"]
+    assert [p.name for p in files.iterdir()] == ["filler"]
+    (files / "filler").unlink()
+    assert wait_ready(client, timeout=10)["status"] == "ok"
+
+
+def test_a_read_only_store_refuses_uploads_and_is_not_ready(small_disk):
+    client, files = small_disk
+    subprocess.run(["mount", "-o", "remount,ro", str(files)], check=True)
+    response = post(client)
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "storage_unavailable" and int(response.headers["retry-after"]) > 0
+    ready = client.get(f"{API}/ready")
+    body = ready.json()
+    assert ready.status_code == 503
+    assert (body["ready"], body["status"], body["broker"], body["store"], body["workers"]) == (
+        False, "degraded", None, False, {"anny": 1})
+    subprocess.run(["mount", "-o", "remount,rw", str(files)], check=True)
+    assert wait_ready(client, timeout=10)["store"]
+
+
+def test_delete_and_expiry_leave_no_file_of_a_job(limited):
+    client, data_dir = limited
+    deleted, expired = run_job(client), run_job(client)
+    assert deleted["state"] == expired["state"] == "done"
+    assert client.post(deleted["links"]["exports"], json={"emotions": {"fear": 0.5}}).status_code == 201
+    assert files_of(data_dir, deleted["id"])
+    assert client.delete(deleted["links"]["status"]).status_code == 204
+    assert files_of(data_dir, deleted["id"]) == []
+    service = client.app.state.service
+    assert service.sweep(now=time.time() + service.settings.job_ttl_s + 1) >= 1
+    assert files_of(data_dir, expired["id"]) == []
+    assert client.get(expired["links"]["status"]).status_code == 404
+
+
+# --- embedded: time limit -----------------------------------------------------------------
+
+
+def test_a_job_over_its_time_limit_fails_and_the_worker_lives_on(tmp_path):
+    # A 2048 texel job spends seconds on its texture: past a 1 s limit at the next stage.
+    with embedded(tmp_path, job_timeout_s=1) as client:
+        wait_ready(client)
+        engine = client.app.state.service.engine
+        pids = engine.worker_pids()
+        final = run_job(client, texture_size=2048)
+        assert final["state"] == "failed" and final["error"]["code"] == "timed_out", final
+        assert final["error"]["message"] == "the reconstruction took longer than 1 s"
+        assert engine.worker_pids() == pids  # stopped by its own deadline, not killed
+        assert client.get(f"{API}/ready").json()["ready"]
+        assert client.get(f"{API}/health").status_code == 200
+        assert files_of(tmp_path / "files", final["id"]) == []
+
+
+# --- Celery: Redis restarted, deletion in Redis -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def celery(tmp_path_factory):
+    """A persistent redis-server, one `headforge worker` (its jobs within MEMORY_MB) and a gateway."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (scripts/install.sh installs it)")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    worker = start_worker(server.url, log, HEADFORGE_VISIBILITY_TIMEOUT_S="8",
+                          HEADFORGE_JOB_MEMORY_MB=str(MEMORY_MB))
+    settings = Settings(data_dir=tmp_path_factory.mktemp("gateway"), broker_url=server.url, rate_per_min=600,
+                        rate_burst=100, job_timeout_s=120, retry_after_s=3)
+    try:
+        with TestClient(create_app(settings)) as client:
+            wait_ready(client, workers=[worker])
+            yield client, server, worker
+    finally:
+        stop_processes([worker])
+        if server.process.poll() is None:
+            server.stop()
+
+
+def test_a_celery_job_over_its_memory_budget_fails_and_the_worker_lives_on(celery):
+    client, _, worker = celery
+    final = run_job(client, texture_size=2048)
+    assert final["state"] == "failed" and final["error"]["code"] == "memory_limit", final
+    assert worker.poll() is None
+    assert run_job(client)["state"] == "done"
+
+
+def test_the_gateway_rides_out_a_redis_restart(celery, caplog):
+    client, server, worker = celery
+    accepted = [post(client) for _ in range(3)]
+    assert [r.status_code for r in accepted] == [202] * 3
+    urls = [r.headers["location"] for r in accepted]
+    deadline = time.monotonic() + 60
+    while client.get(urls[0]).json()["state"] == "queued":
+        assert time.monotonic() < deadline, "the first job did not start"
+        time.sleep(0.05)
+    server.stop()
+
+    ready = client.get(f"{API}/ready")
+    assert ready.status_code == 503
+    assert (ready.json()["status"], ready.json()["broker"], ready.json()["ready"]) == ("degraded", False, False)
+    t0 = time.monotonic()
+    refused = post(client)
+    assert time.monotonic() - t0 < 5, "a request waited on the missing broker"
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "unavailable"
+    assert refused.headers["retry-after"] == "3"
+    for url in urls:  # job states are in the gateway's own database
+        assert client.get(url).status_code == 200
+    time.sleep(1)  # several sync rounds without the broker
+
+    server.start()
+    assert wait_ready(client, timeout=60, workers=[worker])["status"] == "ok"
+    after = post(client)
+    assert after.status_code == 202, after.text
+    for url in urls + [after.headers["location"]]:  # none lost, the new one too
+        final, _ = wait_for_job(lambda: client.get(url).json(), timeout=120)
+        assert final["state"] == "done", final
+    lost = [r for r in caplog.records if "cannot reach the broker" in r.getMessage()]
+    assert len(lost) == 1 and not any(r.exc_info for r in caplog.records if r.name.startswith("headforge"))
+
+
+def test_delete_and_expiry_leave_no_redis_key_of_a_job(celery):
+    client, server, _ = celery
+    done, expired = run_job(client), run_job(client)
+    assert done["state"] == expired["state"] == "done"
+    assert server.keys_with(done["id"])  # results and task state
+    assert client.delete(done["links"]["status"]).status_code == 204
+    assert server.keys_with(done["id"]) == []
+
+    running = post(client).headers["location"]  # deleted mid-run: its worker drops everything
+    deadline = time.monotonic() + 60
+    while client.get(running).json()["state"] != "running":
+        assert time.monotonic() < deadline, "the job did not start"
+        time.sleep(0.05)
+    job_id = running.rsplit("/", 1)[1]
+    assert client.delete(running).status_code == 204
+    assert run_job(client)["state"] == "done"  # the worker has finished the deleted job by now
+    assert server.keys_with(job_id) == []
+
+    service = client.app.state.service
+    assert service.sweep(now=time.time() + service.settings.job_ttl_s + 1) >= 1
+    assert server.keys_with(expired["id"]) == []
+    assert client.get(expired["links"]["status"]).status_code == 404
