@@ -15,6 +15,7 @@ from headforge.hair.reference import reference_head
 from headforge.hair.scalp import root_points
 from headforge.hairphoto.align import BORDER, align_face
 from headforge.hairphoto.features import CHANNELS, INPUT_SIZE
+from headforge.hairphoto.grow import LOWEST_FOREHEAD, hairline_band
 from headforge.hairphoto.mask import PersonSegmenter, face_frame, hair_mask
 from headforge.hairphoto.model import WEIGHTS_PATH, load_model, predict
 from headforge.hairphoto.orientation import orientation_field
@@ -31,7 +32,7 @@ def astronaut():
     return img, landmarks, PersonSegmenter()
 
 
-def composite(img, landmarks, colour, stripes: bool):
+def composite(img, landmarks, colour, stripes: bool, period: float = 5.0):
     """The astronaut with a painted hair cap of known shape over (and well beyond) her own hair:
     an ellipse around the top of the head down to the ears, the face oval cut out. Returns
     the crop, its landmarks, the valid area and the known hair (all in the crop)."""
@@ -48,7 +49,7 @@ def composite(img, landmarks, colour, stripes: bool):
     paint = np.broadcast_to(np.asarray(colour, np.float64), crop.shape).copy()
     if stripes:  # strands: thin streaks along a fixed direction
         ys, xs = np.mgrid[0:crop.shape[0], 0:crop.shape[1]]
-        paint *= (0.8 + 0.3 * np.sin(2 * np.pi * (xs + 0.3 * ys) / 5))[..., None]
+        paint *= (0.8 + 0.3 * np.sin(2 * np.pi * (xs + 0.3 * ys) / period))[..., None]
     out = crop.copy()
     out[known] = np.clip(paint[known], 0, 255).astype(np.uint8)
     return out, lm, alignment.valid(img.shape), known, alignment
@@ -68,6 +69,24 @@ def test_mask_finds_painted_hair_and_leaves_the_face(astronaut):
     below_brows = (f.ring < 0.9) & (f.height < f.brow)
     assert mask.hair[below_brows].mean() < 0.02  # no face skin
     assert not mask.hair[(f.height < -0.6) & (np.abs(f.across) < 0.3)].any()  # no spacesuit
+
+
+def test_mask_finds_blond_hair_in_a_grey_photo(astronaut):
+    """Without colour, streaked hair as bright as the skin is found by its texture."""
+    img, landmarks, segmenter = astronaut
+    grey = np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    skin = np.median(grey[int(landmarks[50][1]) - 3:int(landmarks[50][1]) + 3,
+                          int(landmarks[50][0]) - 3:int(landmarks[50][0]) + 3].reshape(-1, 3), axis=0)
+    crop, lm, valid, known, alignment = composite(grey, landmarks, skin, stripes=True, period=8)
+    photo = grey.copy()
+    inverse = cv2.invertAffineTransform(alignment.matrix)
+    back = cv2.warpAffine(known.astype(np.uint8), inverse, img.shape[1::-1], flags=cv2.INTER_NEAREST) > 0
+    photo[back] = cv2.warpAffine(crop, inverse, img.shape[1::-1])[back]
+    mask = hair_mask(crop, lm, valid, segmenter.in_crop(photo, alignment))
+    assert iou(mask.hair, known, valid) > 0.7
+    f = face_frame(lm, crop.shape[0])
+    # Next to no face skin (the blurred texture reaches a little over the face's edge).
+    assert mask.hair[(f.ring < 0.9) & (f.height < f.brow)].mean() < 0.04
 
 
 def test_a_skin_coloured_crown_is_bald(astronaut):
@@ -145,7 +164,9 @@ def test_astronaut_wears_her_hair_rooted_on_the_scalp_outside_the_head(astronaut
     assert hair is not None and hair.count > 1000
     head = avatar.mesh
     ref = reference_head()
-    assert np.isin(hair.root_face, ref.scalp).all()
+    # On the scalp, or on the band just below its hairline where the photo shows hair.
+    assert np.isin(hair.root_face, np.union1d(ref.scalp, hairline_band())).all()
+    assert np.isin(hair.root_face, ref.scalp).mean() > 0.8
     roots, _ = root_points(head.vertices, head.faces, hair.root_face, hair.root_bary)
     assert np.abs(hair.strands[:, 0] - roots).max() < 1e-4  # on the fitted head's own scalp
     closed = ClosedSurface.from_mesh(head.vertices, head.faces)
@@ -155,6 +176,16 @@ def test_astronaut_wears_her_hair_rooted_on_the_scalp_outside_the_head(astronaut
     r, g, b = block["color_srgb"]
     assert r > b and 40 < r < 200
     assert 0 < block["timings_s"]["mask"] < 2
+
+
+def test_hairline_band_stays_off_the_face_and_ears():
+    ref = reference_head()
+    band = hairline_band()
+    assert len(band) and not np.isin(band, ref.scalp).any()
+    centre = ref.vertices[ref.faces[band]].mean(1)
+    front = np.abs(np.degrees(np.arctan2(centre[:, 0], centre[:, 2] + 0.01))) < 30
+    assert centre[front, 1].min() > LOWEST_FOREHEAD - 0.005  # above the brows
+    assert np.abs(centre[:, 0]).max() < 0.09  # in front of the ears
 
 
 def test_hair_none_leaves_it_off():

@@ -5,16 +5,21 @@ No hair-segmentation weights ship offline, so the mask is assembled from what do
 1. mediapipe's bundled person segmentation (selfie model) separates the person from the
    background (also blond hair on white and dark hair on dark, which colour alone cannot);
 2. the face mesh's face oval and a skin-colour model sampled on the cheeks and nose mark the
-   face, the skin-coloured neck and a bald scalp (in a grey-scale photo brightness alone);
+   face, the skin-coloured neck and a bald scalp;
 3. GrabCut, seeded by those priors (sure hair: clearly non-skin person pixels around the top
    of the head; sure not hair: background, face interior, skin, the neck and the middle of the
    chest), separates hair from clothes and neck by colour. The background takes one flat
    colour first, so GrabCut's "not hair" colours are the person's skin and clothes only.
    Below the chin only hair-coloured pixels stay, and only pieces that reach the head.
 
+A grey-scale photo has no colour to tell blond hair from skin: there the hair is the person's
+textured part outside the face and neck (the orientation field's confidence, blurred, above
+``GREY_TEXTURE``), and GrabCut is not run.
+
 A head whose crown ring (just outside the face oval, above the brows) looks like the face's
 skin (robust statistics: the median lightness and chroma differences) is bald: the mask is
-empty. A crown cut off by the photo's border is not evidence of baldness.
+empty (in a grey-scale photo the crown must also be smooth). A crown cut off by the photo's
+border is not evidence of baldness.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ import numpy as np
 
 from headforge.detection.landmarks import quiet_stderr
 from headforge.hairphoto.align import Alignment
+from headforge.hairphoto.features import crop_orientation
 from headforge.texture.trust import FACE_OVAL, SKIN_SAMPLES
 
 BALD_CROWN = (-8.0, 8.0)  # bald: the crown's median Lab lightness difference to the skin is
@@ -34,6 +40,8 @@ SKIN_SIGMA = np.array([6.0, 3.0, 3.0])  # Lab floor of the skin model's spread
 BRIGHTER = 3.0  # brighter than the skin counts this many times less (lit skin is skin)
 BROWS = (105, 334)
 FLAT = (255, 0, 255)  # colour the background takes before GrabCut
+GREY_TEXTURE = 0.4  # grey-scale photo: hair is where the streak confidence, blurred
+GREY_BLUR = 0.016  # by this fraction of the crop (Gaussian sigma), is above this
 
 
 @dataclass
@@ -120,9 +128,13 @@ def skin_probability(lab: np.ndarray, samples: np.ndarray) -> np.ndarray:
     med = np.median(samples, axis=0)
     mad = np.median(np.abs(samples - med), axis=0) * 1.4826
     d = (lab - med) / np.maximum(1.5 * mad, SKIN_SIGMA)
-    grey = np.abs(lab[..., 1:]).max() < 2.0
-    d[..., 0] /= np.where((d[..., 0] > 0) & (not grey), BRIGHTER, 1.0)
+    d[..., 0] /= np.where((d[..., 0] > 0) & (not is_grey(lab)), BRIGHTER, 1.0)
     return np.exp(-0.5 * (d**2).sum(-1)).astype(np.float32)
+
+
+def is_grey(lab: np.ndarray) -> bool:
+    """Whether an (H, W, 3) cv2 float Lab image has no colour (a grey-scale photo)."""
+    return bool(np.abs(lab[..., 1:]).max() < 2.0)
 
 
 def hair_mask(crop: np.ndarray, landmarks: np.ndarray, valid: np.ndarray, person: np.ndarray) -> HairMask:
@@ -147,7 +159,12 @@ def hair_mask(crop: np.ndarray, landmarks: np.ndarray, valid: np.ndarray, person
     nose = float((landmarks[2] - landmarks[152]) @ _up(landmarks) / f.face_height)
     # Hair may cover the forehead and the outer cheeks above the nose, not the rest of the face.
     inner = face & (((f.height < f.brow + 0.05) & (np.abs(f.across) < 0.36)) | (f.height < nose))
+    neck = (f.height < 0.05) & (np.abs(f.across) < 0.3)  # and the middle of the chest
     hairy = (person > 0.5) & (skin < 0.4) & ~inner
+    # Without colour, blond hair and skin differ in texture (streaks), not in brightness.
+    streaks = None
+    if is_grey(lab):
+        streaks = cv2.GaussianBlur(cv2.resize(crop_orientation(crop).confidence, (s, s)), (0, 0), GREY_BLUR * s)
 
     crown = (f.ring > 1.02) & (f.ring < 1.5) & above_brows
     seen = crown & valid & (person > 0.5)
@@ -155,15 +172,19 @@ def hair_mask(crop: np.ndarray, landmarks: np.ndarray, valid: np.ndarray, person
     if (crown & valid).sum() > 0.3 * crown.sum() and seen.any():
         diff = lab[seen] - np.median(samples, axis=0)
         crown_delta = (float(np.median(diff[:, 0])), float(np.median(np.hypot(diff[:, 1], diff[:, 2]))))
-        if crown_delta[0] > BALD_CROWN[0] and crown_delta[1] < BALD_CROWN[1]:
+        smooth = streaks is None or float(np.median(streaks[seen])) < GREY_TEXTURE
+        if crown_delta[0] > BALD_CROWN[0] and crown_delta[1] < BALD_CROWN[1] and smooth:
             return HairMask(np.zeros((s, s), bool), person, face, valid, crown_delta)
+    if streaks is not None:
+        hair = (person > 0.5) & (streaks > GREY_TEXTURE) & ~inner & ~neck
+        return HairMask(_head_connected(hair, f), person, face, valid, crown_delta)
     seeds = np.full((s, s), cv2.GC_PR_BGD, np.uint8)
     seeds[hairy] = cv2.GC_PR_FGD
     seeds[hairy & (person > 0.8) & (skin < 0.15) & (f.ring < 1.6) & above_brows] = cv2.GC_FGD
     seeds[person < 0.2] = cv2.GC_BGD
     seeds[inner] = cv2.GC_BGD
     seeds[(skin > 0.7) & ~hairy] = cv2.GC_BGD
-    seeds[(f.height < 0.05) & (np.abs(f.across) < 0.3)] = cv2.GC_BGD  # neck and the middle of the chest
+    seeds[neck] = cv2.GC_BGD
     seeds[(f.height < 0) & (seeds == cv2.GC_PR_FGD)] = cv2.GC_PR_BGD  # below the chin: by colour only
     seeds[~valid] = cv2.GC_BGD
     if not (seeds == cv2.GC_FGD).any() or not (seeds == cv2.GC_BGD).any():

@@ -1,5 +1,5 @@
-"""Refinement: fit the predicted style's lengths and volume to the photo's hair silhouette,
-and read the hair colour from the photo.
+"""Refinement: fit the predicted style to the photo's hair silhouette, and read the hair
+colour from the photo.
 
 Growing a strand is a prefix-consistent process (each step bends by gravity per metre of
 strand; the volume shell grows over the first 2 cm and then stays), so a style grown
@@ -7,12 +7,20 @@ strand; the volume shell grows over the first 2 cm and then stays), so a style g
 length scale of each of the generator's four regions (fringe, top, sides, back) is drawn
 from the long strands cut where that strand's blended region length ends, with no regrowth.
 The search (silhouette IoU with the mask, inside the photo, hair hidden by the head not
-counted): one scale for all regions, then the volume (a regrowth each), then each region's
-scale in turn. The prediction competes with itself with the fringe toggled and, when tied,
-worn loose. Finally, strands that leave the photo's hair where the camera sees them are
-cut there (:func:`carve`). Silhouettes are
-drawn at ``SIL_SIZE`` pixels from a light version of the style (few guides, a few hundred
-strands, wide lines).
+counted): one scale for all regions (among near-ties the one nearest the prediction), then
+the volume (a regrowth each), then each region's length a step shorter or longer. The
+prediction competes with itself with the fringe toggled and, when tied, worn loose. Every
+silhouette is drawn as the finished style will be shaped, in the photo's view:
+
+1. :func:`spread_strands`: the hair beyond the head's outline is spread, direction by
+   direction around the skull, over the mask's hair there (volume, wide or windswept hair);
+2. :func:`carve_strands`: strands that leave the photo's hair where the camera sees them
+   are cut there;
+
+and the finished style is then also draped (:func:`drape_strands`) down over the face as far
+as the photo's fringe and face-framing locks reach. Its region lengths are then read back
+off it (:func:`measured`). Silhouettes are drawn at ``SIL_SIZE`` pixels from a light version
+of the style (few guides, a few hundred strands, wide lines).
 """
 from __future__ import annotations
 
@@ -33,11 +41,20 @@ from headforge.render.mesh import Render
 SIL_SIZE = 96
 MAX_SCALE = 2.0
 LENGTH_SCALES = (0.5, 0.7, 1.0, 1.3, 1.6, 2.0)
-VOLUME_SCALES = (0.5, 2.5, 6.0)
+VOLUME_SCALES = (0.5, 2.5)
+DRAPE_COLUMNS = 64  # columns of the crop the drape works in
+DRAPE_BAND = 0.06  # the lowest this fraction of the image of the hair over the face is stretched
+DRAPE_GAP = 0.002  # metres: draped hair keeps this far in front of the face
+MEASURED = 0.9  # the quantile of a region's strand lengths that is its length
+REGION_STEPS = (0.7, 1.4)  # each region's length is then tried this much shorter and longer
 FRINGE = 0.7  # the fringe a style without one is tried with
 MAX_VOLUME = 0.08  # metres
+TIE = 0.005  # silhouette IoUs this close are a tie
 REGIONS = ("fringe", "top", "sides", "back")
 LIGHT = dict(guides=120, points=16, count=500)  # the light style the silhouettes are drawn from
+SKULL_CENTRE = np.array([0.0, 0.025, -0.02])  # head frame, metres: the centre of the radial spread
+SPREAD_BINS = 72  # angular bins of the radial spread
+SPREAD_LEVELS = np.linspace(0.0, 1.0, 11)  # the radial quantiles it matches
 
 
 @dataclass
@@ -62,7 +79,10 @@ def prefix(strands: np.ndarray, fraction) -> np.ndarray:
     seg = np.linalg.norm(np.diff(strands, axis=1), axis=2)
     arc = np.concatenate([np.zeros((n, 1)), np.cumsum(seg, axis=1)], axis=1)
     target = np.linspace(0, 1, p)[None] * arc[:, -1:] * fraction
-    j = np.clip((arc[:, None, :] <= target[:, :, None]).sum(2) - 1, 0, p - 2)
+    # One sorted row after another (each offset past the previous one's end) for searchsorted.
+    offset = (np.arange(n) * (arc[:, -1].max() + 1.0))[:, None]
+    j = np.searchsorted((arc + offset).ravel(), (target + offset).ravel(), side="right").reshape(n, p)
+    j = np.clip(j - 1 - np.arange(n)[:, None] * p, 0, p - 2)
     rows = np.arange(n)[:, None]
     a0, a1 = arc[rows, j], arc[rows, j + 1]
     t = np.clip(np.divide(target - a0, a1 - a0, out=np.zeros_like(target), where=a1 > a0), 0, 1)
@@ -110,10 +130,14 @@ def refine_style(params: HairParams, grow, head_vertices: np.ndarray, faces: np.
         return Refinement(params, score, score, dict.fromkeys(REGIONS, 1.0), 1.0)
     lengths = np.array([getattr(params, f"length_{r}") for r in REGIONS])
 
+    outline = Outline.of(cam, head, target, inside)
+
     def score_of(style: Hairstyle, weights: np.ndarray, scales: np.ndarray) -> float:
         nominal = weights @ lengths
         cut = (weights @ (lengths * scales)) / np.maximum(MAX_SCALE * nominal, 1e-9)
-        return iou(silhouette(prefix(style.strands, cut), cam, head), target, inside)
+        strands = spread_strands(prefix(style.strands, cut), cam, outline)
+        strands = carve_strands(strands, cam, head, target, inside, slack=1)
+        return iou(silhouette(strands, cam, head), target, inside)
 
     def longest(p: HairParams) -> tuple[Hairstyle, np.ndarray]:
         style = grow(scaled(replace(p, **LIGHT), MAX_SCALE))
@@ -124,15 +148,16 @@ def refine_style(params: HairParams, grow, head_vertices: np.ndarray, faces: np.
     candidates = [params, replace(params, fringe=0.0 if params.fringe > 0 else FRINGE)]
     if params.tie != "none":
         candidates.append(replace(params, tie="none"))
-    best, predicted = (-1.0, params, 1.0, None), 0.0
+    trials = []
     for k, candidate in enumerate(candidates):
         style, weights = longest(candidate)
-        for s in LENGTH_SCALES:
-            score = score_of(style, weights, np.full(4, s))
-            predicted = score if (k == 0 and s == 1.0) else predicted
-            if score > best[0]:
-                best = (score, candidate, s, (style, weights))
-    best_iou, chosen, s, (style, weights) = best
+        trials += [(score_of(style, weights, np.full(4, s)), k, s, style, weights) for s in LENGTH_SCALES]
+    predicted = next(t[0] for t in trials if t[1] == 0 and t[2] == 1.0)
+    top = max(t[0] for t in trials)
+    # Among the near-best, the least change: the silhouette cannot tell those apart.
+    best_iou, k, s, style, weights = min((t for t in trials if t[0] >= top - TIE),
+                                         key=lambda t: (abs(np.log(t[2])), t[1]))
+    chosen = candidates[k]
     scales = np.full(4, s)
     # 2. The volume, at that length.
     volume = 1.0
@@ -140,33 +165,40 @@ def refine_style(params: HairParams, grow, head_vertices: np.ndarray, faces: np.
         trial = replace(chosen, volume=min(chosen.volume * v, MAX_VOLUME))
         trial_style, trial_weights = longest(trial)
         score = score_of(trial_style, trial_weights, scales)
-        if score > best_iou + 0.005:
+        if score > best_iou + TIE:
             best_iou, volume, style, weights = score, v, trial_style, trial_weights
     chosen = replace(chosen, volume=min(chosen.volume * volume, MAX_VOLUME))
     # 3. Each region's length in turn (a tied style's length is its tail's: left as it is).
     if chosen.tie == "none":
-        for r in (2, 3, 1, 0):
-            for s in LENGTH_SCALES:
+        for r in (2, 3, 0):
+            for step in REGION_STEPS:
                 trial = scales.copy()
-                trial[r] = s
+                trial[r] = np.clip(trial[r] * step, LENGTH_SCALES[0], MAX_SCALE)
                 score = score_of(style, weights, trial)
-                if score > best_iou + 0.005:
+                if score > best_iou + TIE:
                     best_iou, scales = score, trial
     refined = replace(chosen, **{f"length_{r}": float(x) for r, x in zip(REGIONS, lengths * scales)})
     return Refinement(refined, best_iou, predicted, dict(zip(REGIONS, map(float, scales))), volume)
 
 
-def carve(style: Hairstyle, camera: Camera, head: Render, mask: np.ndarray, valid: np.ndarray,
-          keep: float = 0.01, slack: int = 3) -> Hairstyle:
-    """``style`` with every strand cut where it first leaves the photo's hair: at its first
+def carve(style: Hairstyle, camera: Camera, head: Render, mask: np.ndarray, valid: np.ndarray) -> Hairstyle:
+    """``style`` cut to the photo's hair (:func:`carve_strands`)."""
+    if not style.count:
+        return style
+    return replace(style, strands=carve_strands(style.strands, camera, head, mask, valid).astype(np.float32))
+
+
+def carve_strands(strands: np.ndarray, camera: Camera, head: Render, mask: np.ndarray, valid: np.ndarray,
+                  keep: float = 0.01, slack: int = 3) -> np.ndarray:
+    """(N, P, 3) ``strands`` each cut where it first leaves the photo's hair: at its first
     point (beyond ``keep`` metres from the root) that the ``camera`` sees in front of the
     ``head`` render, inside the photo (``valid``), and outside the hair ``mask`` grown by
     ``slack`` pixels. Hair behind the head or beyond the photo's border is not judged (a
     tight crop's hair continues). (S, S) masks and render, same camera."""
-    if not style.count:
-        return style
-    strands = style.strands.astype(np.float64)
+    strands = np.asarray(strands, np.float64)
     n, p = strands.shape[:2]
+    if not n:
+        return strands
     grown = cv2.dilate(mask.astype(np.uint8), np.ones((2 * slack + 1,) * 2, np.uint8)) > 0
     screen = camera.to_screen(strands.reshape(-1, 3))
     x = np.clip(np.rint(screen[:, 0]), 0, camera.width - 1).astype(np.int64)
@@ -179,7 +211,7 @@ def carve(style: Hairstyle, camera: Camera, head: Render, mask: np.ndarray, vali
     total = np.maximum(arc[:, -1], 1e-9)
     first = np.where(stray.any(1), stray.argmax(1), p - 1)
     fraction = np.where(stray.any(1), arc[np.arange(n), first] / total, 1.0)
-    return replace(style, strands=prefix(strands, fraction).astype(np.float32))
+    return prefix(strands, fraction)
 
 
 def hair_colour(crop: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
@@ -196,3 +228,208 @@ def hair_colour(crop: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     lo, hi = np.quantile(light, [0.1, 0.9])
     keep = (light >= lo) & (light <= hi)
     return np.median(pixels[keep] if keep.sum() >= 10 else pixels, axis=0).round().astype(np.uint8)
+
+
+@dataclass
+class Outline:
+    """What :func:`spread_strands` matches, in polar coordinates around ``centre`` (2,) (the
+    skull's centre in the image, pixels), per angular bin: ``head`` (SPREAD_BINS,) the
+    radius the head render reaches (in that bin or its neighbours), ``mask`` (SPREAD_BINS,
+    len(SPREAD_LEVELS)) the quantiles ``SPREAD_LEVELS`` of the radii of the hair mask's
+    pixels beyond the head (NaN rows where there are too few)."""
+
+    centre: np.ndarray
+    head: np.ndarray
+    mask: np.ndarray
+
+    @staticmethod
+    def of(camera: Camera, head: Render, mask: np.ndarray, valid: np.ndarray) -> "Outline":
+        """The outlines of the ``head`` render and the hair ``mask`` inside ``valid``, (S,
+        S), seen by ``camera``."""
+        centre = camera.project(SKULL_CENTRE[None])[0]
+        ys, xs = np.nonzero(head.mask)
+        bins, r = _polar(np.column_stack([xs, ys]).astype(np.float64), centre)
+        r_head = np.zeros(SPREAD_BINS)
+        np.maximum.at(r_head, bins, r)
+        r_head = np.maximum(r_head, np.maximum(np.roll(r_head, 1), np.roll(r_head, -1)))
+        ys, xs = np.nonzero(mask & valid)
+        return Outline(centre, r_head, _beyond_quantiles(np.column_stack([xs, ys]).astype(np.float64), centre, r_head,
+                                                         _minimum(camera)))
+
+
+def _minimum(camera: Camera) -> int:
+    """The fewest points (or pixels) per angular bin worth matching, for the camera's size."""
+    return max(3, int(12 * (camera.width / 256) ** 2))
+
+
+def _polar(xy: np.ndarray, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) angular bin and (N,) radius (pixels) of (N, 2) points around ``centre``."""
+    d = xy - centre
+    bins = ((np.arctan2(d[:, 1], d[:, 0]) + np.pi) / (2 * np.pi) * SPREAD_BINS).astype(np.int64) % SPREAD_BINS
+    return bins, np.hypot(d[:, 0], d[:, 1])
+
+
+def _beyond_quantiles(xy: np.ndarray, centre: np.ndarray, inner: np.ndarray, minimum: int) -> np.ndarray:
+    """(SPREAD_BINS, len(SPREAD_LEVELS)) quantiles ``SPREAD_LEVELS`` of the radii of the (N, 2)
+    points beyond ``inner`` (SPREAD_BINS,) in each angular bin around ``centre``; NaN rows
+    for bins with fewer than ``minimum`` such points."""
+    bins, r = _polar(xy, centre)
+    out = r > inner[bins]
+    bins, r = bins[out], r[out]
+    order = np.lexsort((r, bins))
+    bins, r = bins[order], r[order]
+    start = np.searchsorted(bins, np.arange(SPREAD_BINS))
+    count = np.bincount(bins, minlength=SPREAD_BINS)
+    at = start[:, None] + SPREAD_LEVELS[None] * np.maximum(count - 1, 0)[:, None]
+    lo = np.floor(at).astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(start + count - 1, 0)[:, None])
+    frac = at - lo
+    if not len(r):
+        return np.full((SPREAD_BINS, len(SPREAD_LEVELS)), np.nan)
+    lo, hi = np.clip(lo, 0, len(r) - 1), np.clip(hi, 0, len(r) - 1)
+    q = r[lo] * (1 - frac) + r[hi] * frac
+    q[count < minimum] = np.nan
+    return q
+
+
+def spread(style: Hairstyle, camera: Camera, head: Render, mask: np.ndarray, valid: np.ndarray) -> Hairstyle:
+    """``style`` widened to the outline of the photo's hair (:func:`spread_strands`)."""
+    if not style.count:
+        return style
+    strands = spread_strands(style.strands, camera, Outline.of(camera, head, mask, valid))
+    return replace(style, strands=strands.astype(np.float32))
+
+
+def spread_strands(strands: np.ndarray, camera: Camera, outline: Outline) -> np.ndarray:
+    """(N, P, 3) ``strands`` spread in the ``camera``'s image plane over the photo's hair
+    beyond the head's outline: in each direction around the skull's centre, the radii of the
+    strand points beyond the head are mapped, quantile to quantile, onto the radii of the
+    hair mask's pixels there (each point moved at its own depth, so it stays beyond the
+    head's outline and outside the head; roots stay). Never moves a point inwards
+    (:func:`carve_strands` cuts what overshoots); directions with no hair either way stay."""
+    strands = np.asarray(strands, np.float64)
+    n, p = strands.shape[:2]
+    if not n:
+        return strands
+    local = camera.to_camera(strands.reshape(-1, 3))
+    xy = local[:, :2] / local[:, 2:3] * camera.focal + np.array([camera.cx, camera.cy])
+    hair = _beyond_quantiles(xy, outline.centre, outline.head, _minimum(camera))
+    known = ~(np.isnan(hair[:, 0]) | np.isnan(outline.mask[:, 0]))
+    # Knots from the head's outline (fixed) through the hair's quantiles to the mask's.
+    src = np.column_stack([outline.head, np.where(known[:, None], hair, np.nan)])
+    dst = np.column_stack([outline.head, np.where(known[:, None], outline.mask, np.nan)])
+    src[~known, 1:], dst[~known, 1:] = outline.head[~known, None] + 1e3, outline.head[~known, None] + 1e3
+    src = np.maximum.accumulate(src, axis=1) + np.arange(src.shape[1]) * 1e-6  # strictly increasing
+    d = xy - outline.centre
+    r = np.hypot(d[:, 0], d[:, 1])
+    a = (np.arctan2(d[:, 1], d[:, 0]) + np.pi) / (2 * np.pi) * SPREAD_BINS - 0.5
+    k0 = np.floor(a).astype(np.int64)
+    t = a - k0
+    k0 %= SPREAD_BINS
+    k1 = (k0 + 1) % SPREAD_BINS
+    table = _radius_table(src, dst, 2 * camera.width)
+    i = np.clip(r, 0, table.shape[1] - 1.001)
+    i0 = i.astype(np.int64)
+    f = i - i0
+    new_r = ((table[k0, i0] * (1 - f) + table[k0, i0 + 1] * f) * (1 - t)
+             + (table[k1, i0] * (1 - f) + table[k1, i0 + 1] * f) * t + (r - i))
+    grow = np.maximum(new_r - r, 0.0)
+    local[:, :2] += d / np.maximum(r, 1e-9)[:, None] * (grow * local[:, 2] / camera.focal)[:, None]
+    moved = ((local - camera.t) @ camera.R).reshape(n, p, 3)
+    moved[:, 0] = strands[:, 0]
+    return moved
+
+
+def _radius_table(src: np.ndarray, dst: np.ndarray, size: int) -> np.ndarray:
+    """(B, size) the radii 0, 1, .. size - 1 (pixels) mapped piecewise linearly through each
+    bin's (B, K) knots, ``src`` (increasing) -> ``dst``: below the first knot unchanged,
+    beyond the last shifted with it."""
+    grid = np.arange(size, dtype=np.float64)
+    table = np.empty((len(src), size))
+    for b in range(len(src)):
+        mapped = np.interp(grid, src[b], dst[b])
+        mapped = np.where(grid > src[b, -1], grid - src[b, -1] + dst[b, -1], mapped)
+        table[b] = np.where(grid <= src[b, 0], grid, mapped)
+    return table
+
+
+def measured(params: HairParams, style: Hairstyle) -> HairParams:
+    """``params`` with each region's length read off the finished ``style`` (spread over and
+    cut to the photo's hair): the ``MEASURED`` quantile of the lengths of the strands rooted
+    mostly in that region (a region's length is that of its longest strands; cut ones are
+    shorter). A tied or bald style is returned as it is."""
+    if params.bald or params.tie != "none" or not style.count:
+        return params
+    weights = region_weights(params, style)
+    arc = np.linalg.norm(np.diff(style.strands.astype(np.float64), axis=1), axis=2).sum(1)
+    new = {}
+    for k, r in enumerate(REGIONS):
+        mine = weights[:, k] > 0.5
+        if mine.sum() >= 20:
+            new[f"length_{r}"] = float(np.quantile(arc[mine], MEASURED))
+    return replace(params, **new)
+
+
+def drape(style: Hairstyle, camera: Camera, head: Render, mask: np.ndarray, valid: np.ndarray) -> Hairstyle:
+    """``style`` draped down over the face as far as the photo's hair reaches
+    (:func:`drape_strands`)."""
+    if not style.count:
+        return style
+    return replace(style, strands=drape_strands(style.strands, camera, head, mask, valid).astype(np.float32))
+
+
+def drape_strands(strands: np.ndarray, camera: Camera, head: Render, mask: np.ndarray,
+                  valid: np.ndarray) -> np.ndarray:
+    """(N, P, 3) ``strands`` lengthened down over the face where the photo's hair (a fringe,
+    locks in front of the cheeks) reaches lower than they do: in each column of the crop
+    (image up is the face's up), the strand points the ``camera`` sees in front of the
+    ``head`` render within ``DRAPE_BAND`` (fraction of the image) above their lowest one are
+    stretched down to where the run of hair ``mask`` below that point ends; moved points are
+    kept ``DRAPE_GAP`` metres in front of the head (along their ray: same pixel). Roots stay.
+    (S, S) masks and render, same camera."""
+    strands = np.asarray(strands, np.float64)
+    n, p = strands.shape[:2]
+    if not n:
+        return strands
+    h, w = mask.shape
+    local = camera.to_camera(strands.reshape(-1, 3))
+    x = local[:, 0] / local[:, 2] * camera.focal + camera.cx
+    y = local[:, 1] / local[:, 2] * camera.focal + camera.cy
+    xi = np.clip(np.rint(x), 0, w - 1).astype(np.int64)
+    yi = np.clip(np.rint(y), 0, h - 1).astype(np.int64)
+    front = head.mask[yi, xi] & (local[:, 2] <= head.depth[yi, xi] + 1e-3) & (xi == np.rint(x)) & (yi == np.rint(y))
+    front.reshape(n, p)[:, 0] = False
+    width = max(1, w // DRAPE_COLUMNS)
+    column = np.clip(xi // width, 0, DRAPE_COLUMNS - 1)
+    lowest = np.full(DRAPE_COLUMNS, -1.0)
+    np.maximum.at(lowest, column[front], y[front])
+    hair = mask & valid & head.mask
+    reach = lowest.copy()
+    for c in np.flatnonzero(lowest >= 0):
+        rows = hair[:, c * width:(c + 1) * width].any(1)
+        k = int(lowest[c]) + 1
+        while k < h and (rows[k] or (k + 1 < h and rows[k + 1])):  # down the run, over 1-pixel gaps
+            k += 1
+        reach[c] = k - 1
+    band = DRAPE_BAND * h
+    top = lowest - band
+    scale = np.where((lowest >= 0) & (reach > lowest + 1), (reach - top) / band, 1.0)
+    # Per point: the stretch of its column, blended with the next one's (no seams).
+    at = x / width - 0.5
+    c0 = np.clip(np.floor(at).astype(np.int64), 0, DRAPE_COLUMNS - 1)
+    c1 = np.clip(c0 + 1, 0, DRAPE_COLUMNS - 1)
+    t = np.clip(at - c0, 0, 1)
+    lo = top[c0] * (1 - t) + top[c1] * t
+    s = scale[c0] * (1 - t) + scale[c1] * t
+    new_y = np.where(front & (y > lo), lo + (y - lo) * s, y)
+    moved = front & (new_y > y + 1e-6)
+    if not moved.any():
+        return strands
+    yi = np.clip(np.rint(new_y), 0, h - 1).astype(np.int64)
+    local[moved, 1] = (new_y[moved] - camera.cy) / camera.focal * local[moved, 2]
+    limit = head.depth[yi, xi] - DRAPE_GAP
+    pull = moved & (local[:, 2] > limit) & np.isfinite(limit)
+    local[pull] *= (limit[pull] / local[pull, 2])[:, None]
+    out = ((local - camera.t) @ camera.R).reshape(n, p, 3)
+    out[:, 0] = strands[:, 0]
+    return out

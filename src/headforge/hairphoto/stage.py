@@ -2,8 +2,11 @@
 
 face-aligned crop (align) -> hair mask (mask) -> orientation field + network input
 (orientation, features) -> style parameters (model, styles) -> length and volume fitted to
-the mask's silhouette (refine) -> the dense style grown and fitted to the person's head
-(grow), cut where it leaves the photo's hair (refine.carve), coloured from the photo.
+the mask's silhouette (refine) -> the dense style grown from the scalp and the hairline the
+photo shows (grow) and fitted to the person's head, spread over the photo's hair beyond the
+head's outline, cut where it leaves the photo's hair and draped over the face as far as the
+photo's fringe reaches (refine), coloured from the photo; its region lengths (and so its
+length class) read back off the finished strands.
 """
 from __future__ import annotations
 
@@ -20,10 +23,10 @@ from headforge.hair.registration import register_surfaces
 from headforge.hair.strands import Hairstyle
 from headforge.hairphoto.align import BORDER, Alignment, align_face
 from headforge.hairphoto.features import crop_orientation, network_input
-from headforge.hairphoto.grow import carried_style, grow_style
+from headforge.hairphoto.grow import carried_style, grow_style, photo_scalp
 from headforge.hairphoto.mask import HairMask, PersonSegmenter, hair_mask
 from headforge.hairphoto.model import Prediction, load_model, predict
-from headforge.hairphoto.refine import carve, hair_colour, refine_style
+from headforge.hairphoto.refine import carve, drape, hair_colour, measured, refine_style, spread
 from headforge.hairphoto.styles import LENGTH_CLASSES, bald, decode, length_class
 from headforge.render import render_mesh
 from headforge.render.camera import Camera
@@ -39,9 +42,10 @@ SHADING = 0.9
 @dataclass
 class PhotoHair:
     """The person's own hair: ``style`` (fitted to the head, head frame, metres), its
-    ``params``, the network's ``length_class``, base ``color`` (3,) uint8, ``mask_iou`` (silhouette of
-    the refined style against the hair mask in the photo's view), the ``mask`` and the crop
-    ``alignment`` it was read in, the network's ``prediction`` and per-step ``timings``."""
+    ``params`` (region lengths as measured on ``style``), the network's ``length_class``, base
+    ``color`` (3,) uint8, ``mask_iou`` (silhouette of the refined light style against the hair
+    mask in the photo's view), the ``mask`` and the crop ``alignment`` it was read in, the
+    network's ``prediction`` and per-step ``timings``."""
 
     style: Hairstyle
     params: HairParams
@@ -132,14 +136,17 @@ class PhotoHairReader:
         target = vertices if len(vertices) == len(ref.vertices) else \
             register_surfaces(ref.vertices, ref.faces, vertices, faces).warped
 
-        refined = refine_style(params, lambda p: carried_style(p, target), posed, faces, cam, mask.hair, valid)
+        head = render_mesh(posed, faces, cam, lighting="flat")
+        scalp = photo_scalp(target, cam, head, mask.hair, valid)
+        refined = refine_style(params, lambda p: carried_style(p, target, scalp=scalp), posed, faces, cam,
+                               mask.hair, valid)
         lap("refine")
-        style = carve(grow_style(refined.params, vertices, faces, color), cam,
-                      render_mesh(posed, faces, cam, lighting="flat"), mask.hair, valid)
+        style = spread(grow_style(refined.params, vertices, faces, color, scalp=scalp), cam, head, mask.hair, valid)
+        style = drape(carve(style, cam, head, mask.hair, valid), cam, head, mask.hair, valid)
         lap("grow")
-        return PhotoHair(style, refined.params, LENGTH_CLASSES[classes["length"]], color, refined.iou, mask,
-                         alignment, prediction, refined.predicted_iou, refined.length_scales, refined.volume_scale,
-                         timings)
+        return PhotoHair(style, measured(refined.params, style), LENGTH_CLASSES[classes["length"]], color,
+                         refined.iou, mask, alignment, prediction, refined.predicted_iou, refined.length_scales,
+                         refined.volume_scale, timings)
 
 
 class HairJob:
