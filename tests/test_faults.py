@@ -15,6 +15,8 @@ from webhelpers import astronaut_jpeg, stop_processes, wait_for_job
 from headforge.bench.serving import RedisServer, start_worker
 
 from headforge.service.config import Settings
+from headforge.service.errors import StorageFullError
+from headforge.service.jobs import Job, JobStore
 from headforge.web.app import create_app
 
 API = "/api/v1"
@@ -269,3 +271,28 @@ def test_delete_and_expiry_leave_no_redis_key_of_a_job(celery):
     assert service.sweep(now=time.time() + service.settings.job_ttl_s + 1) >= 1
     assert server.keys_with(expired["id"]) == []
     assert client.get(expired["links"]["status"]).status_code == 404
+
+
+def test_a_full_disk_under_the_job_database_refuses_new_jobs_with_a_code(tmp_path):
+    """The job table on a full 1 MB tmpfs: a new job is refused with storage_full (507 over
+    HTTP), the jobs already recorded can still be read."""
+    folder = tmp_path / "db"
+    folder.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+                           capture_output=True, text=True) if shutil.which("mount") else None
+    if mount is None or mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip() if mount else 'no mount command'}")
+    try:
+        jobs = JobStore(folder / "jobs.sqlite3")
+        jobs.add(Job(id="kept", backend="anny", options={}))
+        with open(folder / "filler", "wb", buffering=0) as f, pytest.raises(OSError):
+            while True:
+                f.write(b"\0" * 65536)
+        with pytest.raises(StorageFullError, match="no room left") as info:
+            for i in range(1000):  # the first pages may still fit
+                jobs.add(Job(id=f"new-{i}", backend="anny", options={"pad": "x" * 4000}))
+        assert info.value.status == 507
+        assert jobs.get("kept").state == "queued"
+        jobs.close()
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)

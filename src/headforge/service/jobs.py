@@ -12,8 +12,11 @@ import json
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from headforge.service.errors import StorageFullError, StorageUnavailableError
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 ACTIVE = (QUEUED, RUNNING)
@@ -80,7 +83,9 @@ class JobStore:
             self._db.close()
 
     def _execute(self, sql: str, args=()) -> sqlite3.Cursor:
-        with self._lock:
+        """A write; raises StorageFullError or StorageUnavailableError when the database file
+        cannot take it (disk full; read-only or failing disk)."""
+        with self._lock, _write_errors():
             return self._db.execute(sql, args)
 
     def _rows(self, sql: str, args=()) -> list[Job]:
@@ -153,6 +158,19 @@ class JobStore:
 
     def delete(self, job_id: str) -> bool:
         return self._execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount == 1
+
+
+@contextmanager
+def _write_errors():
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        name = getattr(e, "sqlite_errorname", "")
+        if name.startswith("SQLITE_FULL"):
+            raise StorageFullError("there is no room left to record the job; try again later") from None
+        if name.startswith(("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")):
+            raise StorageUnavailableError("the job database cannot be written now") from None
+        raise
 
 
 def _job(row: sqlite3.Row) -> Job:

@@ -133,10 +133,10 @@ class AvatarService:
             job = Job(id=secrets.token_urlsafe(16), backend=backend, options=options, owner=client.owner)
             try:
                 self.store.put(upload_key(job.id), upload.data)
+                self.jobs.add(job)
             except ServiceError:  # storage_full, storage_unavailable: nothing is queued or kept
                 self.store.delete_prefix(job.id)
                 raise
-            self.jobs.add(job)
         try:
             self.engine.submit(job)
         except Exception as e:  # noqa: BLE001 - broker down: the job cannot be queued
