@@ -33,8 +33,10 @@ def test_results_follow_the_schema(bench_run):
     for name in ("astronaut.png", "astronaut_mirrored.jpg"):
         row = rows[name]
         assert row["ok"] and row["error"] is None
-        stages = [v for k, v in row["timings_s"].items() if k != "total"]
-        assert 0 < max(stages) <= row["timings_s"]["total"]  # hair runs beside the head: no plain sum
+        t = row["timings_s"]
+        stages = [v for k, v in t.items() if k not in ("reconstruct", "zip", "total")]
+        assert 0 < max(stages) <= t["reconstruct"]  # hair runs beside the head: no plain sum
+        assert t["reconstruct"] + t["zip"] == pytest.approx(t["total"], abs=2e-4) and t["zip"] > 0
         m = row["metrics"]
         assert 15 < m["psnr_face"] < 60 and 0.5 < m["ssim_face"] <= 1
         assert m["landmark_error"] < 0.03
