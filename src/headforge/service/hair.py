@@ -1,24 +1,18 @@
 """Hairstyles for the service: the catalogue, thumbnails and try-on on a fitted head.
 
 A hair choice is ``"auto"`` (the person's own hair, read from the photo by the pipeline),
-``"none"`` or a style id from the catalogue. The catalogue and try-on come from
-:mod:`headforge.hair` when it provides ``list_hairstyles()`` (records with ``id`` and ``name``),
-``thumbnail(style_id) -> PNG bytes`` and ``try_on(avatar, style_id) -> Avatar``; without them
-the catalogue is empty (the page hides its gallery) and any named style is refused as unknown.
+``"none"`` or a style id from the catalogue (:mod:`headforge.hair`'s database).
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from dataclasses import dataclass
-from functools import lru_cache
-from types import ModuleType
 
+import headforge.hair as library
 from headforge.avatar import Avatar
 from headforge.service.errors import UnknownHairstyleError
 
 AUTO, NONE = "auto", "none"
-_API = ("list_hairstyles", "thumbnail", "try_on")
 
 
 @dataclass(frozen=True)
@@ -27,22 +21,9 @@ class Hairstyle:
     name: str
 
 
-@lru_cache(maxsize=1)
-def hair_library() -> ModuleType | None:
-    """:mod:`headforge.hair` if it is installed and has the functions used here, else None."""
-    try:
-        module = importlib.import_module("headforge.hair")
-    except ImportError:
-        return None
-    return module if all(callable(getattr(module, name, None)) for name in _API) else None
-
-
 def catalogue() -> list[Hairstyle]:
-    """Every style the library offers, in its order; empty without the library."""
-    library = hair_library()
-    if library is None:
-        return []
-    return [Hairstyle(str(_field(s, "id")), str(_field(s, "name"))) for s in library.list_hairstyles()]
+    """Every style the library offers, in its order."""
+    return [Hairstyle(record.id, record.name) for record in library.list_hairstyles()]
 
 
 def thumbnail(style_id: str) -> bytes:
@@ -50,7 +31,7 @@ def thumbnail(style_id: str) -> bytes:
     check_choice(style_id)
     if style_id in (AUTO, NONE):
         raise UnknownHairstyleError(f"{style_id!r} is a choice, not a hairstyle with a thumbnail")
-    return hair_library().thumbnail(style_id)
+    return library.thumbnail(style_id)
 
 
 def check_choice(choice: str) -> str:
@@ -77,8 +58,5 @@ def with_hair(avatar: Avatar, choice: str, max_strands: int | None = None) -> Av
         return avatar
     if choice == NONE:
         return dataclasses.replace(avatar, hair=None, params={**avatar.params, "hair": {"source": "none"}})
-    return hair_library().try_on(avatar, choice, max_strands)
+    return library.try_on(avatar, choice, max_strands)
 
-
-def _field(record, name: str):
-    return record[name] if isinstance(record, dict) else getattr(record, name)
