@@ -8,7 +8,11 @@ the network and the refinement as the pipeline does, and prints the parameter er
 group (lengths: the median relative error; the rest: the mean absolute error in their own
 units), class accuracies, and the median
 silhouette IoU against the true hair (the strands' coverage, no segmentation jitter) before
-and after refinement.
+and after refinement. ``length_accuracy`` is the network's class; ``final_length_accuracy``
+(styles with hair) the class of the finished style as the pipeline reports it: the
+network's style (continued where its hair runs off the photo below the chin, judged on the
+jittered mask: ``stage.photo_style``) refined, grown, spread, cut and draped over the true
+hair, its lengths read back off its strands.
 
 portraits: reconstructs every photo (hair on), prints per photo the length class (checked
 against ``scripts/hair_photo_labels.json``), the hair IoU in the input view and the hair
@@ -30,17 +34,18 @@ ACCEPT = {"bald": {"bald"}, "short": {"buzz", "short"}, "long": {"long"}}
 
 
 def synthetic(args) -> None:
-    from headforge.hairphoto.grow import grow_style
+    from headforge.hairphoto.grow import grow_style, photo_scalp
     from headforge.hairphoto.model import predict
     from headforge.hairphoto.refine import refine_style
-    from headforge.hairphoto.stage import STRANDS
-    from headforge.hairphoto.styles import LENGTH_CLASSES, REGRESSED, decode
-    from headforge.hairphoto.synth import make_samples
+    from headforge.hairphoto.stage import finish_style, photo_style
+    from headforge.hairphoto.styles import LENGTH_CLASSES, REGRESSED, length_class
+    from headforge.hairphoto.synth import landmarks_3d, make_samples
     from headforge.headmodel.anny_head import load_head_model
+    from headforge.render import render_mesh
 
     faces = load_head_model().faces
     errors = {name: [] for name, _ in REGRESSED}
-    hits = {"length": [], "parting": [], "tie": []}
+    hits = {"length": [], "parting": [], "tie": [], "final_length": []}
     predicted, refined = [], []
     t0 = time.perf_counter()
     for i in range(args.styles):
@@ -61,10 +66,14 @@ def synthetic(args) -> None:
         def grow(q):
             return grow_style(q, s.vertices, color=(90, 60, 40))
 
-        r = refine_style(decode(p.values, p.classes, **STRANDS), grow, s.vertices, faces, s.camera, s.truth,
-                         s.valid)
+        params = photo_style(p, s.hair, s.valid, s.camera.project(landmarks_3d(s.vertices))[:, :2])
+        r = refine_style(params, grow, s.vertices, faces, s.camera, s.truth, s.valid)
         predicted.append(r.predicted_iou)
         refined.append(r.iou)
+        head = render_mesh(s.vertices, faces, s.camera, lighting="flat")
+        scalp = photo_scalp(s.vertices, s.camera, head, s.truth, s.valid)
+        _, final = finish_style(r.params, s.vertices, None, (90, 60, 40), scalp, s.camera, head, s.truth, s.valid)
+        hits["final_length"].append(length_class(final) == LENGTH_CLASSES[s.classes["length"]])
     report = {name: round(float(np.median(v) if name.startswith("log_") else np.mean(v)), 4)
               for name, v in errors.items()}
     report.update({f"{k}_accuracy": round(float(np.mean(v)), 4) for k, v in hits.items()})

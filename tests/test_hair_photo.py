@@ -10,17 +10,19 @@ import skimage.data
 
 from headforge.detection.landmarks import FaceDetector
 from headforge.hair.collision import ClosedSurface
+from headforge.hair.generator import HairParams
 from headforge.hair.meshquery import points_inside
 from headforge.hair.reference import reference_head
 from headforge.hair.scalp import root_points
 from headforge.hairphoto.align import BORDER, align_face
 from headforge.hairphoto.features import CHANNELS, INPUT_SIZE
 from headforge.hairphoto.grow import LOWEST_FOREHEAD, hairline_band
-from headforge.hairphoto.mask import PersonSegmenter, face_frame, hair_mask
-from headforge.hairphoto.model import WEIGHTS_PATH, load_model, predict
+from headforge.hairphoto.mask import PersonSegmenter, face_frame, hair_mask, runs_off_below_chin
+from headforge.hairphoto.model import WEIGHTS_PATH, Prediction, load_model, predict
 from headforge.hairphoto.orientation import orientation_field
 from headforge.hairphoto.refine import iou, prefix
-from headforge.hairphoto.styles import LENGTH_CLASSES, decode, encode, length_class, sample_style
+from headforge.hairphoto.stage import RUNS_OFF, photo_style
+from headforge.hairphoto.styles import CLASS_HEADS, LENGTH_CLASSES, decode, encode, length_class, sample_style
 from headforge.pipeline import Options, default_reconstructor
 
 
@@ -100,6 +102,27 @@ def test_a_skin_coloured_crown_is_bald(astronaut):
     photo[back] = cv2.warpAffine(crop, inverse, img.shape[1::-1])[back]
     mask = hair_mask(crop, lm, valid, segmenter.in_crop(photo, alignment))
     assert not mask.hair.any()
+
+
+def test_short_hair_running_off_the_photo_below_the_chin_is_continued(astronaut):
+    """Hair beside the face that leaves the photo below the chin belongs to a long style,
+    whatever the network says; hair that ends inside the photo keeps the network's class."""
+    img, landmarks, _ = astronaut
+    lm = align_face(landmarks).to_crop(landmarks)
+    f = face_frame(lm, 256)
+    hair = (np.abs(f.across) > 0.55) & (np.abs(f.across) < 0.8) & (f.height > -0.5) & (f.height < 0.9)
+    cut = f.height > -0.3  # the photo ends 0.3 face heights below the chin
+    everywhere = np.ones_like(hair)
+    assert runs_off_below_chin(hair, cut, lm) == pytest.approx(0.3, abs=0.05)
+    assert runs_off_below_chin(hair, everywhere, lm) is None
+    assert runs_off_below_chin(hair & (f.height > 0.2), f.height > 0.2, lm) is None  # cut above the chin
+    assert 0.3 > RUNS_OFF
+    values, classes = encode(HairParams(length_fringe=0.05, length_top=0.06, length_sides=0.05, length_back=0.06))
+    assert LENGTH_CLASSES[classes["length"]] == "short"
+    probabilities = {k: np.eye(len(names))[classes[k]] for k, names in CLASS_HEADS.items()}
+    prediction = Prediction(values, classes, probabilities)
+    assert length_class(photo_style(prediction, hair, everywhere, lm)) == "short"
+    assert length_class(photo_style(prediction, hair, cut, lm)) == "long"
 
 
 @pytest.mark.parametrize("degrees", [0, 17, 45, 80, 90, 123, 160])

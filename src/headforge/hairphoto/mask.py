@@ -42,6 +42,7 @@ BROWS = (105, 334)
 FLAT = (255, 0, 255)  # colour the background takes before GrabCut
 GREY_TEXTURE = 0.4  # grey-scale photo: hair is where the streak confidence, blurred
 GREY_BLUR = 0.016  # by this fraction of the crop (Gaussian sigma), is above this
+BORDER_PX = 3  # hair this close (pixels) to the photo's border runs off it
 
 
 @dataclass
@@ -196,6 +197,18 @@ def hair_mask(crop: np.ndarray, landmarks: np.ndarray, valid: np.ndarray, person
     hair = ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)) & (person > 0.3)
     hair &= ~((f.height < 0.1) & ~_like(lab, hair & (f.height > 0.3)))  # no clothes below the chin
     return HairMask(_head_connected(hair, f), person, face, valid, crown_delta)
+
+
+def runs_off_below_chin(hair: np.ndarray, valid: np.ndarray, landmarks: np.ndarray) -> float | None:
+    """How far below the chin (face heights, the :class:`FaceFrame` height's units) the
+    (S, S) bool ``hair`` leaves the photo: the lowest hair pixel within ``BORDER_PX`` of the
+    border of ``valid`` (S, S) bool (the crop's edge included); None when no hair below the
+    chin runs off the photo. ``landmarks``: (478, 2) crop pixels."""
+    f = face_frame(landmarks, hair.shape[0])
+    k = 2 * BORDER_PX + 1
+    inner = cv2.erode(np.pad(valid, 1).astype(np.uint8), np.ones((k, k), np.uint8))[1:-1, 1:-1] > 0
+    off = hair & valid & ~inner & (f.height < 0)
+    return float(-f.height[off].min()) if off.any() else None
 
 
 def _like(lab: np.ndarray, reference: np.ndarray, spread: float = 2.5) -> np.ndarray:

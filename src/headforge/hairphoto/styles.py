@@ -137,6 +137,13 @@ def decode(values: np.ndarray, classes: dict[str, int], guides: int = 600, point
     )
 
 
+def lengthened(params: HairParams, kind: str) -> HairParams:
+    """``params`` with each region length at least the shortest of the class ``kind``."""
+    lo = _LENGTHS[kind][0]
+    return replace(params, length_fringe=max(params.length_fringe, lo[0]), length_top=max(params.length_top, lo[1]),
+                   length_sides=max(params.length_sides, lo[2]), length_back=max(params.length_back, lo[3]))
+
+
 def scaled(params: HairParams, length: float = 1.0, volume: float = 1.0) -> HairParams:
     """``params`` with every region length times ``length`` and the volume times ``volume``."""
     return replace(params, length_fringe=params.length_fringe * length, length_top=params.length_top * length,
