@@ -57,14 +57,21 @@ def composite(img, landmarks, colour, stripes: bool, period: float = 5.0):
     return out, lm, alignment.valid(img.shape), known, alignment
 
 
+def painted_back(img: np.ndarray, crop: np.ndarray, known: np.ndarray, alignment) -> np.ndarray:
+    """``img`` with the composite's painted hair (``known`` pixels of the aligned ``crop``)
+    warped back into it: the person model runs on the photo, so it must see the same cap."""
+    inverse = cv2.invertAffineTransform(alignment.matrix)
+    size = img.shape[1::-1]
+    back = cv2.warpAffine(known.astype(np.uint8), inverse, size, flags=cv2.INTER_NEAREST) > 0
+    photo = img.copy()
+    photo[back] = cv2.warpAffine(crop, inverse, size)[back]
+    return photo
+
+
 def test_mask_finds_painted_hair_and_leaves_the_face(astronaut):
     img, landmarks, segmenter = astronaut
     crop, lm, valid, known, alignment = composite(img, landmarks, (70, 45, 30), stripes=True)
-    # The person model runs on the photo; paint the same cap into the photo's own pixels.
-    photo = img.copy()
-    inverse = cv2.invertAffineTransform(alignment.matrix)
-    back = cv2.warpAffine(known.astype(np.uint8), inverse, img.shape[1::-1], flags=cv2.INTER_NEAREST) > 0
-    photo[back] = cv2.warpAffine(crop, inverse, img.shape[1::-1])[back]
+    photo = painted_back(img, crop, known, alignment)
     mask = hair_mask(crop, lm, valid, segmenter.in_crop(photo, alignment))
     assert iou(mask.hair, known, valid) > 0.8
     f = face_frame(lm, crop.shape[0])
@@ -80,10 +87,7 @@ def test_mask_finds_blond_hair_in_a_grey_photo(astronaut):
     skin = np.median(grey[int(landmarks[50][1]) - 3:int(landmarks[50][1]) + 3,
                           int(landmarks[50][0]) - 3:int(landmarks[50][0]) + 3].reshape(-1, 3), axis=0)
     crop, lm, valid, known, alignment = composite(grey, landmarks, skin, stripes=True, period=8)
-    photo = grey.copy()
-    inverse = cv2.invertAffineTransform(alignment.matrix)
-    back = cv2.warpAffine(known.astype(np.uint8), inverse, img.shape[1::-1], flags=cv2.INTER_NEAREST) > 0
-    photo[back] = cv2.warpAffine(crop, inverse, img.shape[1::-1])[back]
+    photo = painted_back(grey, crop, known, alignment)
     mask = hair_mask(crop, lm, valid, segmenter.in_crop(photo, alignment))
     assert iou(mask.hair, known, valid) > 0.7
     f = face_frame(lm, crop.shape[0])
