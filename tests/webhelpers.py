@@ -12,6 +12,8 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
+from headforge.bench.serving import stop
+
 
 def encoded(rgb: np.ndarray, fmt: str = "JPEG", **save) -> bytes:
     out = io.BytesIO()
@@ -53,13 +55,9 @@ def morph_weights(data: bytes) -> dict[str, float]:
 
 
 def stop_processes(processes: list[subprocess.Popen]) -> None:
-    """Terminate, then kill what is still running 15 s later."""
+    """Terminate them all at once, then wait for each, killing what is still running 15 s later."""
     for process in processes:
         if process.poll() is None:
             process.terminate()
     for process in processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=15)

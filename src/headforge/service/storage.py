@@ -25,6 +25,7 @@ from headforge.service.errors import ServiceError, StorageFullError, StorageUnav
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*$")
 MIN_FREE_BYTES = 64 * 1024  # a local store with less room left is full: not ready
+_FULL = "there is no room left to store the files; try again later"
 
 
 class Store(Protocol):
@@ -106,7 +107,7 @@ class LocalStore:
 
 def _disk_error(e: OSError) -> ServiceError:
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StorageFullError("there is no room left to store the files; try again later")
+        return StorageFullError(_FULL)
     return StorageUnavailableError(f"the files cannot be stored now ({os.strerror(e.errno or errno.EIO)})")
 
 
@@ -158,7 +159,7 @@ def _redis_errors():
         yield
     except redis.ResponseError as e:
         if str(e).startswith("OOM"):
-            raise StorageFullError("there is no room left to store the files; try again later") from None
+            raise StorageFullError(_FULL) from None
         raise
     except redis.RedisError as e:
         raise StorageUnavailableError(f"the store cannot be reached now ({type(e).__name__})") from None
