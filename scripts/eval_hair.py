@@ -36,8 +36,8 @@ ACCEPT = {"bald": {"bald"}, "short": {"buzz", "short"}, "long": {"long"}}
 def synthetic(args) -> None:
     from headforge.hairphoto.grow import grow_style, photo_scalp
     from headforge.hairphoto.model import predict
-    from headforge.hairphoto.refine import refine_style
-    from headforge.hairphoto.stage import finish_style, photo_style
+    from headforge.hairphoto.refine import behind_body, refine_style
+    from headforge.hairphoto.stage import class_confidence, finish_style, photo_style
     from headforge.hairphoto.styles import LENGTH_CLASSES, REGRESSED, length_class
     from headforge.hairphoto.synth import landmarks_3d, make_samples
     from headforge.headmodel.anny_head import load_head_model
@@ -67,10 +67,10 @@ def synthetic(args) -> None:
             return grow_style(q, s.vertices, color=(90, 60, 40))
 
         params = photo_style(p, s.hair, s.valid, s.camera.project(landmarks_3d(s.vertices))[:, :2])
-        r = refine_style(params, grow, s.vertices, faces, s.camera, s.truth, s.valid)
+        r = refine_style(params, grow, s.vertices, faces, s.camera, s.truth, s.valid, s.body, class_confidence(p, params))
         predicted.append(r.predicted_iou)
         refined.append(r.iou)
-        head = render_mesh(s.vertices, faces, s.camera, lighting="flat")
+        head = behind_body(render_mesh(s.vertices, faces, s.camera, lighting="flat"), s.body)
         scalp = photo_scalp(s.vertices, s.camera, head, s.truth, s.valid)
         _, final = finish_style(r.params, s.vertices, None, (90, 60, 40), scalp, s.camera, head, s.truth, s.valid)
         hits["final_length"].append(length_class(final) == LENGTH_CLASSES[s.classes["length"]])

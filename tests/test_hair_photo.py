@@ -17,13 +17,16 @@ from headforge.hair.scalp import root_points
 from headforge.hairphoto.align import BORDER, align_face
 from headforge.hairphoto.features import CHANNELS, INPUT_SIZE
 from headforge.hairphoto.grow import LOWEST_FOREHEAD, hairline_band
-from headforge.hairphoto.mask import PersonSegmenter, face_frame, hair_mask, runs_off_below_chin
+from headforge.hairphoto.mask import PersonSegmenter, body_mask, face_frame, hair_mask, runs_off_below_chin
 from headforge.hairphoto.model import WEIGHTS_PATH, Prediction, load_model, predict
 from headforge.hairphoto.orientation import orientation_field
-from headforge.hairphoto.refine import iou, prefix
+from headforge.hairphoto.refine import BODY_DEPTH, behind_body, carve_strands, iou, prefix, silhouette
 from headforge.hairphoto.stage import RUNS_OFF, photo_style
 from headforge.hairphoto.styles import CLASS_HEADS, LENGTH_CLASSES, decode, encode, length_class, sample_style
+from headforge.hairphoto.synth import NECK_TOP, Torso, drape_on_torso, make_samples
 from headforge.pipeline import Options, default_reconstructor
+from headforge.render import render_mesh
+from headforge.render.camera import Camera
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +221,75 @@ def test_hairline_band_stays_off_the_face_and_ears():
 def test_hair_none_leaves_it_off():
     avatar = default_reconstructor()(skimage.data.astronaut(), Options(texture_size=512, hair="none"))
     assert avatar.hair is None and avatar.params["hair"] == {"source": "none"}
+
+
+def test_hair_falling_onto_the_torso_drapes_over_its_front_or_back():
+    torso = Torso(np.eye(3), 1.0, 1.0)
+    y = np.linspace(0.0, -0.45, 40)
+    # Two strands hanging straight down beside the neck, one a little in front of the
+    # torso's mid-plane and one a little behind it, and one well clear of the shoulders.
+    strands = np.stack([np.column_stack([np.full_like(y, x), y, np.full_like(y, z)])
+                        for x, z in ((0.09, 0.0), (0.09, -0.04), (0.3, 0.0))])
+    draped = drape_on_torso(strands, torso)
+    local = torso.to_local(draped)
+    depth = -local[..., 1]
+    w, d = torso.section(np.clip(depth, 0, None))
+    inside = (depth > 0) & ((np.abs(local[..., 0]) / w) ** 2.5 + (np.abs(local[..., 2]) / d) ** 2.5 < 0.999)
+    assert not inside.any()
+    below_shoulders = strands[0, :, 1] < NECK_TOP - 0.15
+    assert (draped[0, below_shoulders, 2] > 0.07).all()  # over the chest
+    assert (draped[1, below_shoulders, 2] < -0.11).all()  # down the back
+    assert np.allclose(draped[2], strands[2])  # beyond the shoulders: untouched
+    assert np.allclose(draped[:, :, :2], strands[:, :, :2])  # only moved forwards or back
+
+
+def test_synthetic_renders_stand_the_head_on_shoulders():
+    (sample,) = make_samples(4, seed=0, views=1)
+    body = sample.body
+    assert body.mean() > 0.05
+    rows = np.nonzero(body.any(1))[0]
+    face_rows = np.nonzero(sample.x[CHANNELS.index("face")].any(1))[0] * (body.shape[0] // INPUT_SIZE)
+    assert rows.max() > face_rows.max()  # below the face
+    assert not (body & sample.truth).any()
+
+
+def test_hair_behind_the_body_is_hidden_and_not_cut():
+    size = 64
+    cam = Camera(size, size, 80.0, (size - 1) / 2, (size - 1) / 2, np.eye(3), np.zeros(3))
+    head_vertices = np.array([[-0.05, -0.3, 1.0], [0.05, -0.3, 1.0], [0.0, -0.2, 1.0]])  # a small triangle at the top
+    head = render_mesh(head_vertices, np.array([[0, 1, 2]]), cam, lighting="flat")
+    body = np.zeros((size, size), bool)
+    body[40:, :] = True  # the lower third of the image: shoulders
+    occluder = behind_body(head, body)
+    plane = float(np.median(head.depth[head.mask])) + BODY_DEPTH
+    assert np.allclose(occluder.depth[body], plane) and np.array_equal(occluder.depth[head.mask], head.depth[head.mask])
+    t = np.linspace(-0.1, 0.3, 30)
+    behind = np.column_stack([0 * t - 0.1, t, np.full_like(t, plane + 0.05)])[None]
+    in_front = np.column_stack([0 * t + 0.1, t, np.full_like(t, plane - 0.05)])[None]
+    sil_behind, sil_front = silhouette(behind, cam, occluder), silhouette(in_front, cam, occluder)
+    assert not sil_behind[44:].any() and sil_behind[20:36].any()
+    assert sil_front[44:].any()
+    # No hair in the mask over the body: the strand behind it is not cut there, the one in
+    # front of it is.
+    mask = np.zeros((size, size), bool)
+    mask[:40] = True
+    valid = np.ones((size, size), bool)
+    cut_behind = carve_strands(behind, cam, occluder, mask, valid)
+    cut_front = carve_strands(in_front, cam, occluder, mask, valid)
+    length = lambda s: np.linalg.norm(np.diff(s[0], axis=0), axis=1).sum()  # noqa: E731
+    assert length(cut_behind) == pytest.approx(length(behind), rel=1e-6)
+    assert length(cut_front) < 0.8 * length(in_front)
+
+
+def test_body_mask_is_the_person_below_the_chin_but_hair_and_head(astronaut):
+    img, landmarks, segmenter = astronaut
+    alignment = align_face(landmarks)
+    crop = alignment.warp(img, border=BORDER)
+    lm = alignment.to_crop(landmarks)
+    person = segmenter.in_crop(img, alignment)
+    mask = hair_mask(crop, lm, alignment.valid(img.shape), person)
+    head = np.zeros(person.shape, bool)
+    body = body_mask(person, mask.hair, head, lm)
+    f = face_frame(lm, crop.shape[0])
+    assert body.sum() > 0.05 * body.size  # her suit and neck
+    assert (f.height[body] < 0).all() and not (body & mask.hair).any()

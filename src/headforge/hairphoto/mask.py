@@ -211,6 +211,15 @@ def runs_off_below_chin(hair: np.ndarray, valid: np.ndarray, landmarks: np.ndarr
     return float(-f.height[off].min()) if off.any() else None
 
 
+def body_mask(person: np.ndarray, hair: np.ndarray, head: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(S, S) bool: the person below the chin that is neither hair nor the ``head`` render's
+    (S, S) bool coverage: neck, shoulders, clothes, which hide the hair behind them.
+    ``person``: (S, S) float32 probability; ``hair``: (S, S) bool; ``landmarks``: (478, 2)
+    crop pixels."""
+    below = face_frame(landmarks, person.shape[0]).height < 0
+    return (person > 0.5) & below & ~hair & ~head
+
+
 def _like(lab: np.ndarray, reference: np.ndarray, spread: float = 2.5) -> np.ndarray:
     """(H, W) bool: Lab pixels within ``spread`` robust deviations (per channel, at least
     4 units) of the colours under the ``reference`` (H, W) bool mask (all True if empty)."""

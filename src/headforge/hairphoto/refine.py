@@ -7,8 +7,13 @@ strand; the volume shell grows over the first 2 cm and then stays), so a style g
 length scale of each of the generator's four regions (fringe, top, sides, back) is drawn
 from the long strands cut where that strand's blended region length ends, with no regrowth.
 The search (silhouette IoU with the mask, inside the photo, hair hidden by the head not
-counted): one scale for all regions (among near-ties the one nearest the prediction), then
-the volume (a regrowth each), then each region's length a step shorter or longer. The
+counted): one scale for all regions, then the volume (a regrowth each), then each region's
+length a step shorter or longer. A length change must pay for itself against a prior around
+the prediction (``LENGTH_PRIOR`` per unit of |ln scale|, and ``CLASS_CHANGE`` times the
+network's confidence in its length class for leaving that class): hair that runs off the
+photo or hides behind the body cannot tell lengths apart, and thin strands along the mask's
+edges make small differences of their own (on the held-out synthetic set the finished
+style's class went from 83.5 % to 87.9 % right, the refined IoU from 0.81 to 0.79). The
 prediction competes with itself with the fringe toggled and, when tied, worn loose. Every
 silhouette is drawn as the finished style will be shaped, in the photo's view:
 
@@ -16,6 +21,9 @@ silhouette is drawn as the finished style will be shaped, in the photo's view:
    direction around the skull, over the mask's hair there (volume, wide or windswept hair);
 2. :func:`carve_strands`: strands that leave the photo's hair where the camera sees them
    are cut there;
+
+hair behind the person's neck, shoulders and clothes is hidden there, as in the photo
+(:func:`behind_body`), so it is neither cut nor scored;
 
 and the finished style is then also draped (:func:`drape_strands`) down over the face as far
 as the photo's fringe and face-framing locks reach. Its region lengths are then read back
@@ -33,7 +41,7 @@ from headforge.hair.generator import HairParams, region_lengths
 from headforge.hair.reference import reference_head
 from headforge.hair.scalp import root_points
 from headforge.hair.strands import Hairstyle
-from headforge.hairphoto.styles import scaled
+from headforge.hairphoto.styles import length_class, scaled
 from headforge.render import render_mesh, render_strands
 from headforge.render.camera import Camera
 from headforge.render.mesh import Render
@@ -50,11 +58,18 @@ REGION_STEPS = (0.7, 1.4)  # each region's length is then tried this much shorte
 FRINGE = 0.7  # the fringe a style without one is tried with
 MAX_VOLUME = 0.08  # metres
 TIE = 0.005  # silhouette IoUs this close are a tie
+# What a change of length must gain in silhouette IoU: LENGTH_PRIOR per unit |ln s| of each
+# scale s, and CLASS_CHANGE times the network's confidence in the class where it leaves it.
+LENGTH_PRIOR = 0.08
+CLASS_CHANGE = 0.1
 REGIONS = ("fringe", "top", "sides", "back")
 LIGHT = dict(guides=120, points=16, count=500)  # the light style the silhouettes are drawn from
 SKULL_CENTRE = np.array([0.0, 0.025, -0.02])  # head frame, metres: the centre of the radial spread
 SPREAD_BINS = 72  # angular bins of the radial spread
 SPREAD_LEVELS = np.linspace(0.0, 1.0, 11)  # the radial quantiles it matches
+# metres behind the head's median visible depth: the torso's mid-plane (median on the
+# synthetic renders: 0.09 at the shoulders)
+BODY_DEPTH = 0.08
 
 
 @dataclass
@@ -109,6 +124,17 @@ def silhouette(strands: np.ndarray, camera: Camera, head: Render) -> np.ndarray:
     return cv2.morphologyEx(shown, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) > 0
 
 
+def behind_body(head: Render, body: np.ndarray) -> Render:
+    """``head`` whose depth at the (H, W) bool ``body`` pixels off the head (the neck,
+    shoulders and clothes the photo shows) is the torso's mid-plane, ``BODY_DEPTH`` behind
+    the head's median visible depth: hair behind the body is hidden there (in silhouettes,
+    and from :func:`carve_strands`), hair in front of it shows."""
+    if not head.mask.any():
+        return head
+    plane = np.float32(np.median(head.depth[head.mask]) + BODY_DEPTH)
+    return replace(head, depth=np.where(body & ~head.mask, np.minimum(head.depth, plane), head.depth))
+
+
 def iou(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
     """Intersection over union of bool masks a and b inside ``where`` (1 when both empty)."""
     union = ((a | b) & where).sum()
@@ -116,15 +142,18 @@ def iou(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
 
 
 def refine_style(params: HairParams, grow, head_vertices: np.ndarray, faces: np.ndarray, camera: Camera,
-                 mask: np.ndarray, valid: np.ndarray) -> Refinement:
+                 mask: np.ndarray, valid: np.ndarray, body: np.ndarray, confidence: float = 0.0) -> Refinement:
     """Fit ``params``' region lengths and volume to the (S, S) bool hair ``mask`` inside
     ``valid`` seen by the crop ``camera`` (see the module notes). ``grow(params) ->
-    Hairstyle`` grows a style on the head; ``head_vertices`` (V, 3), ``faces`` (F, 3) hide
-    the hair behind the head."""
+    Hairstyle`` grows a style on the head; ``head_vertices`` (V, 3), ``faces`` (F, 3) and
+    the (S, S) bool ``body`` (:func:`behind_body`) hide the hair behind them."""
     cam = camera.resized(SIL_SIZE / camera.width, SIL_SIZE, SIL_SIZE)
-    target = cv2.resize(mask.astype(np.float32), (SIL_SIZE, SIL_SIZE), interpolation=cv2.INTER_AREA) > 0.5
-    inside = cv2.resize(valid.astype(np.float32), (SIL_SIZE, SIL_SIZE), interpolation=cv2.INTER_AREA) > 0.5
-    head = render_mesh(head_vertices, faces, cam, lighting="flat")
+
+    def small(m: np.ndarray) -> np.ndarray:
+        return cv2.resize(m.astype(np.float32), (SIL_SIZE, SIL_SIZE), interpolation=cv2.INTER_AREA) > 0.5
+
+    target, inside = small(mask), small(valid)
+    head = behind_body(render_mesh(head_vertices, faces, cam, lighting="flat"), small(body))
     if params.bald:
         score = iou(np.zeros_like(target), target, inside)
         return Refinement(params, score, score, dict.fromkeys(REGIONS, 1.0), 1.0)
@@ -153,10 +182,13 @@ def refine_style(params: HairParams, grow, head_vertices: np.ndarray, faces: np.
         style, weights = longest(candidate)
         trials += [(score_of(style, weights, np.full(4, s)), k, s, style, weights) for s in LENGTH_SCALES]
     predicted = next(t[0] for t in trials if t[1] == 0 and t[2] == 1.0)
-    top = max(t[0] for t in trials)
-    # Among the near-best, the least change: the silhouette cannot tell those apart.
-    best_iou, k, s, style, weights = min((t for t in trials if t[0] >= top - TIE),
-                                         key=lambda t: (abs(np.log(t[2])), t[1]))
+    kind = length_class(params)
+
+    def cost(t) -> float:
+        changed = length_class(scaled(candidates[t[1]], t[2])) != kind
+        return LENGTH_PRIOR * abs(np.log(t[2])) + CLASS_CHANGE * confidence * changed
+
+    best_iou, k, s, style, weights = max(trials, key=lambda t: (t[0] - cost(t), -t[1]))
     chosen = candidates[k]
     scales = np.full(4, s)
     # 2. The volume, at that length.
@@ -175,7 +207,7 @@ def refine_style(params: HairParams, grow, head_vertices: np.ndarray, faces: np.
                 trial = scales.copy()
                 trial[r] = np.clip(trial[r] * step, LENGTH_SCALES[0], MAX_SCALE)
                 score = score_of(style, weights, trial)
-                if score > best_iou + TIE:
+                if score > best_iou + LENGTH_PRIOR * abs(np.log(trial[r] / scales[r])):
                     best_iou, scales = score, trial
     refined = replace(chosen, **{f"length_{r}": float(x) for r, x in zip(REGIONS, lengths * scales)})
     return Refinement(refined, best_iou, predicted, dict(zip(REGIONS, map(float, scales))), volume)

@@ -83,14 +83,14 @@ def sample_style(rng: np.random.Generator, guides: int = 300, points: int = 24, 
 def length_class(params: HairParams) -> str:
     """The length class of a style: bald (no hair), buzz (nothing over 2.5 cm), else by the
     hair that hangs (the longer of the sides and the back; a long top alone is a short cut):
-    short up to 10 cm, medium up to 22 cm, long beyond."""
+    short under 10 cm, medium up to 22 cm, long beyond."""
     longest = max(params.length_fringe, params.length_top, params.length_sides, params.length_back)
     if longest <= 0:
         return "bald"
     if longest <= 0.025:
         return "buzz"
     hanging = max(params.length_sides, params.length_back)
-    if hanging <= 0.10:
+    if hanging < 0.10:
         return "short"
     return "medium" if hanging <= 0.22 else "long"
 
@@ -115,7 +115,8 @@ def encode(params: HairParams) -> tuple[np.ndarray, dict[str, int]]:
 def decode(values: np.ndarray, classes: dict[str, int], guides: int = 600, points: int = 32,
            count: int = 10000) -> HairParams:
     """The style for predicted ``values`` (scaled, see :func:`encode`) and class indices.
-    A bald class gives a bald style; lengths are kept inside their class's range."""
+    A bald class gives a bald style; lengths are kept inside their class's range (the
+    regressed lengths of an uncertain photo fall between classes: the class decides)."""
     v = {name: lo + float(np.clip(x, 0, 1)) * (hi - lo) for (name, (lo, hi)), x in zip(REGRESSED, values)}
     kind = LENGTH_CLASSES[classes["length"]]
     budget = dict(guides=guides, points=points, count=count)
@@ -123,7 +124,7 @@ def decode(values: np.ndarray, classes: dict[str, int], guides: int = 600, point
         return bald(**budget)
     lo, hi = (np.array(x) for x in _LENGTHS[kind])
     lengths = np.exp([v["log_fringe"], v["log_top"], v["log_sides"], v["log_back"]])
-    lengths = np.clip(lengths, 0.8 * lo, 1.25 * hi)
+    lengths = np.clip(lengths, lo, hi)
     tie = TIES[classes["tie"]] if kind in ("medium", "long") else "none"
     curl = v["curl_radius"] if v["curl_radius"] > 0.003 else 0.0
     wave = v["waviness"] if v["waviness"] > 0.002 else 0.0

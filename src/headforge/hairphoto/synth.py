@@ -3,7 +3,10 @@
 A sample is a random style from :func:`headforge.hairphoto.styles.sample_style` grown on
 the reference head, densified and fitted to a random identity of the head model, seen from
 a random yaw, pitch and roll, with a random hair colour, skin tone, background, exposure,
-blur and noise, sometimes cut by the photo's border (tight crops). It is rendered straight
+blur and noise, sometimes cut by the photo's border (tight crops, the photo's rectangle turned
+as the face alignment turns it). The head stands on a neck and shoulders in clothes
+(:func:`torso`): hair that falls onto them drapes over the chest or behind the back
+(:func:`drape_on_torso`), and hair behind them is hidden, as in a portrait. It is rendered straight
 into the face-aligned crop (the alignment comes from the projected landmarks, as for a
 photo); the network input is then computed from the rendered image exactly as for a photo
 (the orientation field is measured on the pixels, not taken from the strands). The hair
@@ -35,6 +38,16 @@ HAIR_COLOURS = np.array([[25, 20, 18], [55, 38, 28], [95, 65, 42], [120, 55, 30]
                          [150, 115, 70], [215, 185, 130], [170, 165, 160]], np.float64)
 SKIN_TONES = np.array([[245, 205, 180], [225, 175, 140], [190, 140, 105], [140, 95, 65], [95, 62, 45]], np.float64)
 GUIDES, POINTS, STRANDS = 200, 20, 3000  # guide strands, points per strand, dense strands
+# The torso (head frame, metres): its axis runs down from NECK_TOP at x = 0, z = NECK_Z; at
+# TORSO_DEPTHS below the top its cross-section is a superellipse (exponent TORSO_ROUNDNESS)
+# of half-width TORSO_WIDTHS and half-depth TORSO_THICKNESS: neck, shoulders, chest.
+NECK_TOP, NECK_Z = -0.10, -0.02
+TORSO_DEPTHS = np.array([0.0, 0.06, 0.09, 0.12, 0.15, 0.20, 0.55])
+TORSO_WIDTHS = np.array([0.052, 0.058, 0.11, 0.165, 0.195, 0.20, 0.185])
+TORSO_THICKNESS = np.array([0.055, 0.058, 0.075, 0.095, 0.105, 0.11, 0.11])
+TORSO_ROUNDNESS = 2.5
+TORSO_RINGS, TORSO_SIDES = 40, 48
+DRAPE_GAP = 0.003  # metres: hair draped on the torso lies this far off it
 
 
 @dataclass
@@ -43,7 +56,8 @@ class Sample:
     values, classes: the targets (:func:`headforge.hairphoto.styles.encode`); params: the
     style; image: (S, S, 3) uint8 crop; hair: (S, S) bool jittered mask (the network's);
     truth: (S, S) bool the strands' coverage, closed; valid: (S, S) bool the photo's area;
-    camera: the crop camera; vertices: (V, 3) the head; style: the fitted strands."""
+    body: (S, S) bool where the torso shows; camera: the crop camera; vertices: (V, 3) the
+    head; style: the fitted strands (hanging free, not draped on the torso)."""
 
     x: np.ndarray
     pose: np.ndarray
@@ -54,6 +68,7 @@ class Sample:
     hair: np.ndarray
     truth: np.ndarray
     valid: np.ndarray
+    body: np.ndarray
     camera: Camera
     vertices: np.ndarray
     style: Hairstyle
@@ -106,15 +121,22 @@ def background(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def photo_box(rng: np.random.Generator, size: int) -> np.ndarray:
-    """(size, size) bool: the photo's area in the crop; a third of the samples are tight
-    crops that cut the top, sides or bottom of the head."""
+    """(size, size) bool: the photo's area in the crop. Half the samples are tight crops: a
+    rectangle, turned by up to 15 degrees (the alignment levels the eyes of a tilted head),
+    that cuts the top, sides or, most often, the bottom of the head and hair."""
     valid = np.ones((size, size), bool)
-    if rng.random() < 0.35:
-        top = int(rng.uniform(0, 0.26) * size)
-        bottom = int(rng.uniform(0.55, 1.0) * size)
-        left, right = (int(rng.uniform(0, 0.3) * size) for _ in range(2))
-        valid[:] = False
-        valid[top:bottom, left:size - right] = True
+    if rng.random() < 0.5:
+        top = rng.uniform(-0.05, 0.26) * size
+        bottom = rng.uniform(0.55, 1.0) * size
+        left, right = rng.uniform(-0.05, 0.3, 2) * size
+        corners = np.array([[left, top], [size - right, top], [size - right, bottom], [left, bottom]])
+        a = np.radians(rng.uniform(-15, 15))
+        turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        centre = corners.mean(0)
+        corners = (corners - centre) @ turn.T + centre
+        box = np.zeros((size, size), np.uint8)
+        cv2.fillConvexPoly(box, np.round(corners * 16).astype(np.int32), 1, shift=4)
+        valid = box > 0
     return valid
 
 
@@ -142,6 +164,80 @@ def camera_exposure(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img * 255, 0, 255).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class Torso:
+    """A random neck and shoulders under the head: ``turn`` (3, 3) the body's rotation
+    against the head (about the neck's top), ``width`` and ``length`` scales of the
+    cross-sections and of the depths below the neck's top."""
+
+    turn: np.ndarray
+    width: float
+    length: float
+
+    @staticmethod
+    def random(rng: np.random.Generator) -> "Torso":
+        yaw, roll, pitch = np.radians([np.clip(rng.normal(0, 12), -30, 30), rng.uniform(-6, 6), rng.uniform(-8, 8)])
+        ry = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+        rz = np.array([[np.cos(roll), -np.sin(roll), 0], [np.sin(roll), np.cos(roll), 0], [0, 0, 1]])
+        rx = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
+        return Torso(ry @ rz @ rx, float(rng.uniform(0.85, 1.15)), float(rng.uniform(0.85, 1.2)))
+
+    def section(self, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Half-width and half-depth (metres) of the cross-sections ``depth`` metres below
+        the neck's top."""
+        t = np.asarray(depth, np.float64) / self.length
+        return (np.interp(t, TORSO_DEPTHS, TORSO_WIDTHS) * self.width,
+                np.interp(t, TORSO_DEPTHS, TORSO_THICKNESS) * self.width)
+
+    def to_local(self, points: np.ndarray) -> np.ndarray:
+        """(..., 3) head-frame points -> the torso's frame (origin at the neck's top)."""
+        return (np.asarray(points, np.float64) - [0.0, NECK_TOP, NECK_Z]) @ self.turn
+
+    def mesh(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """vertices (V, 3) head frame, faces (F, 3), and each vertex's depth below the neck's
+        top (V,) and its angle around the axis (V,) radians, 0 = the front."""
+        depth = np.linspace(0, TORSO_DEPTHS[-1] * self.length, TORSO_RINGS)
+        angle = np.linspace(0, 2 * np.pi, TORSO_SIDES, endpoint=False)
+        w, d = self.section(depth)
+        e = 2 / TORSO_ROUNDNESS
+        s, c = np.sin(angle), np.cos(angle)
+        x = w[:, None] * np.sign(s) * np.abs(s) ** e
+        z = d[:, None] * np.sign(c) * np.abs(c) ** e
+        local = np.stack([x, np.broadcast_to(-depth[:, None], x.shape), z], -1).reshape(-1, 3)
+        vertices = local @ self.turn.T + [0.0, NECK_TOP, NECK_Z]
+        i, j = np.meshgrid(np.arange(TORSO_RINGS - 1), np.arange(TORSO_SIDES), indexing="ij")
+        a, b = i * TORSO_SIDES + j, i * TORSO_SIDES + (j + 1) % TORSO_SIDES
+        faces = np.concatenate([np.stack([a, b, a + TORSO_SIDES], -1), np.stack([b, b + TORSO_SIDES, a + TORSO_SIDES], -1)])
+        return vertices, faces.reshape(-1, 3), np.repeat(depth, TORSO_SIDES), np.tile(angle, TORSO_RINGS)
+
+
+def drape_on_torso(strands: np.ndarray, torso: Torso) -> np.ndarray:
+    """(N, P, 3) head-frame strands with every point inside the torso moved out to its front
+    or back surface (whichever side of the torso's mid-plane the point is on): hair falling
+    onto the shoulders lies over the chest or down the back."""
+    local = torso.to_local(strands)
+    depth = -local[..., 1]
+    w, d = torso.section(np.clip(depth, 0, None))
+    across = np.clip(np.abs(local[..., 0]) / w, 0, 1) ** TORSO_ROUNDNESS
+    inside = (depth > 0) & (across + (np.abs(local[..., 2]) / d) ** TORSO_ROUNDNESS < 1)
+    surface = d * (1 - across) ** (1 / TORSO_ROUNDNESS) + DRAPE_GAP
+    local[..., 2] = np.where(inside, np.where(local[..., 2] >= 0, surface, -surface), local[..., 2])
+    return (local @ torso.turn.T + [0.0, NECK_TOP, NECK_Z]).astype(np.float32)
+
+
+def dress(torso: Torso, skin: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(V, 3) float vertex colours (0..1) of ``torso.mesh()``: skin above a random neckline
+    (deeper at the front), clothes of a random colour below; some bare shoulders."""
+    _, _, depth, angle = torso.mesh()
+    if rng.random() < 0.15:
+        neckline = np.full_like(depth, np.inf)
+    else:
+        front, back = rng.uniform(0.04, 0.16), rng.uniform(0.03, 0.07)
+        neckline = back + (front - back) * np.clip(np.cos(angle), 0, 1) ** 2
+    clothes = rng.uniform(0, 255, 3) * (rng.uniform(0.2, 1.0) if rng.random() < 0.5 else 1.0)
+    return np.where((depth < neckline * torso.length)[:, None], skin, clothes) / 255
+
+
 def make_samples(index: int, seed: int = 0, views: int = 2, size: int = CROP) -> list[Sample]:
     """The synthetic samples of style number ``index`` of the set ``seed`` (deterministic):
     one random style on one random head, in ``views`` random photos (camera, colours,
@@ -163,9 +259,14 @@ def _view(rng, params, style, vertices, values, classes, size) -> Sample:
     hair_rgb = np.clip(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))] * rng.uniform(0.8, 1.2, 3), 0, 255)
     colors = np.clip(style.colors.astype(np.float64) / 128 * hair_rgb, 0, 255).astype(np.uint8)
     skin = np.clip(SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.1, 3), 0, 255)
-    head = render_mesh(vertices, model.faces, cam, color=skin / 255)
+    torso = Torso.random(rng)
+    body, body_faces, _, _ = torso.mesh()
+    mesh = np.concatenate([vertices, body])
+    tones = np.concatenate([np.broadcast_to(skin / 255, (len(vertices), 3)), dress(torso, skin, rng)])
+    head = render_mesh(mesh, np.concatenate([model.faces, body_faces + len(vertices)]), cam, vertex_colors=tones)
     head.image[:] = np.where(head.mask[..., None], head.image, background(rng, size))
-    shown = render_strands(style.strands, cam, colors=colors, base=head, width_px=float(rng.uniform(1.0, 2.0)))
+    draped = drape_on_torso(style.strands, torso) if style.count else style.strands
+    shown = render_strands(draped, cam, colors=colors, base=head, width_px=float(rng.uniform(1.0, 2.0)))
     valid = photo_box(rng, size)
     image = camera_exposure(shown.image, rng)
     image[~valid] = BORDER
@@ -175,8 +276,9 @@ def _view(rng, params, style, vertices, values, classes, size) -> Sample:
     face = _face_oval(alignment.to_crop(lm), size)
     x = network_input(crop_orientation(image), hair, face, valid)
     angles = head_angles_deg(cam.R)
+    shows_body = (shown.face >= len(model.faces)) & ~truth & valid
     return Sample(x, np.array([angles["yaw"], angles["pitch"]], np.float32), values, classes, params, image,
-                  hair, truth & valid, valid, cam, vertices, style)
+                  hair, truth & valid, valid, shows_body, cam, vertices, style)
 
 
 def _face_oval(landmarks: np.ndarray, size: int) -> np.ndarray:
