@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -16,6 +17,7 @@ from headforge.hair.reference import reference_head
 from headforge.hair.scalp import root_points
 from headforge.hairphoto.align import BORDER, align_face
 from headforge.hairphoto.features import CHANNELS, INPUT_SIZE
+from headforge.hairphoto.evaluate import hair_iou
 from headforge.hairphoto.grow import LOWEST_FOREHEAD, hairline_band
 from headforge.hairphoto.mask import PersonSegmenter, body_mask, face_frame, hair_mask, runs_off_below_chin
 from headforge.hairphoto.model import WEIGHTS_PATH, Prediction, load_model, predict
@@ -293,3 +295,22 @@ def test_body_mask_is_the_person_below_the_chin_but_hair_and_head(astronaut):
     f = face_frame(lm, crop.shape[0])
     assert body.sum() > 0.05 * body.size  # her suit and neck
     assert (f.height[body] < 0).all() and not (body & mask.hair).any()
+
+
+def test_hair_iou_does_not_score_hair_behind_the_body(astronaut, astronaut_avatar):
+    img, _, segmenter = astronaut
+    avatar = astronaut_avatar
+    before = hair_iou(avatar, img, avatar.landmarks, avatar.camera, segmenter)
+    # A curtain of hair hanging behind her neck and shoulders, down her back.
+    xs, ys = np.meshgrid(np.linspace(-0.12, 0.12, 60), np.linspace(-0.2, -0.45, avatar.hair.points_per_strand))
+    curtain = np.stack([xs.T, ys.T, np.full_like(xs.T, -0.06)], -1).astype(np.float32)
+    pixels = avatar.camera.project(curtain.reshape(-1, 3))[:, :2]
+    chin = avatar.landmarks[152]
+    h, w = img.shape[:2]
+    on_photo = (pixels[:, 0] >= 0) & (pixels[:, 0] < w) & (pixels[:, 1] < h) & (pixels[:, 1] > chin[1])
+    assert on_photo.mean() > 0.5  # it shows in the photo's view, below the chin
+    more = lambda a: np.concatenate([a, np.repeat(a[:1], len(curtain), 0)])  # noqa: E731
+    hair = replace(avatar.hair, strands=np.concatenate([avatar.hair.strands, curtain]), colors=more(avatar.hair.colors),
+                   root_face=more(avatar.hair.root_face), root_bary=more(avatar.hair.root_bary))
+    after = hair_iou(replace(avatar, hair=hair), img, avatar.landmarks, avatar.camera, segmenter)
+    assert after == pytest.approx(before, abs=0.01)

@@ -1,7 +1,9 @@
 """How well an avatar's hair matches its photo: the silhouette of the rendered hair against
 the photo's hair mask in the input view (the face-aligned crop of the photo, hair hidden by
 the head not counted, only inside the photo). The strands' coverage is closed over gaps of a
-few pixels, as a segmentation of real hair would be."""
+few pixels, as a segmentation of real hair would be. The photo's neck, shoulders and clothes
+(:func:`headforge.hairphoto.mask.body_mask`) are not scored: there the photo hides the hair
+behind the body, and the avatar has no body to hide it."""
 from __future__ import annotations
 
 import cv2
@@ -9,7 +11,7 @@ import numpy as np
 
 from headforge.avatar import Avatar
 from headforge.hairphoto.align import BORDER, align_face
-from headforge.hairphoto.mask import PersonSegmenter, hair_mask
+from headforge.hairphoto.mask import PersonSegmenter, body_mask, hair_mask
 from headforge.hairphoto.refine import iou
 from headforge.render import render_mesh, render_strands
 from headforge.render.camera import Camera
@@ -23,7 +25,8 @@ def hair_iou(avatar: Avatar, photo: np.ndarray, landmarks: np.ndarray, camera: C
     alignment = align_face(landmarks)
     crop = alignment.warp(photo, border=BORDER)
     valid = alignment.valid(photo.shape)
-    mask = hair_mask(crop, alignment.to_crop(landmarks), valid, segmenter.in_crop(photo, alignment))
+    lm = alignment.to_crop(landmarks)
+    mask = hair_mask(crop, lm, valid, segmenter.in_crop(photo, alignment))
     if not mask.hair.any():
         return None
     cam = alignment.camera(camera)
@@ -33,4 +36,4 @@ def hair_iou(avatar: Avatar, photo: np.ndarray, landmarks: np.ndarray, camera: C
     if avatar.hair is not None and avatar.hair.count:
         drawn = render_strands(avatar.hair.strands, cam, colors=avatar.hair.colors, base=head, lighting="flat")
         shown = cv2.morphologyEx((drawn.strand >= 0).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
-    return iou(shown, mask.hair, valid)
+    return iou(shown, mask.hair, valid & ~body_mask(mask.person, mask.hair, head.mask, lm))
