@@ -314,3 +314,25 @@ def test_hair_iou_does_not_score_hair_behind_the_body(astronaut, astronaut_avata
                    root_face=more(avatar.hair.root_face), root_bary=more(avatar.hair.root_bary))
     after = hair_iou(replace(avatar, hair=hair), img, avatar.landmarks, avatar.camera, segmenter)
     assert after == pytest.approx(before, abs=0.01)
+
+
+def test_the_scalp_under_the_hair_is_painted_in_its_colour(astronaut_avatar):
+    avatar = astronaut_avatar
+    m = avatar.mesh
+    worn = avatar.worn_albedo()
+    size = worn.shape[0]
+
+    def texel(vertex: int) -> tuple[int, int]:
+        f, corner = np.argwhere(m.faces == vertex)[0]
+        u, v = m.uvs[m.face_uvs[f, corner]]
+        return int(np.clip((1 - v) * size, 0, size - 1)), int(np.clip(u * size, 0, size - 1))
+
+    crown = [texel(v) for v in np.flatnonzero(m.vertices[:, 1] > 0.07)]  # the top of the head
+    nose = texel(int(np.argmax(m.vertices[:, 2])))
+    root_colour = avatar.hair.color.astype(float) * 0.6
+    error = np.median([np.abs(worn[t].astype(float) - root_colour).max() for t in crown])
+    assert error < 0.1 * 255
+    assert np.array_equal(worn[nose], avatar.albedo[nose])
+    changed = np.any(worn != avatar.albedo, axis=2).mean()
+    assert 0.02 < changed < 0.5
+    assert replace(avatar, hair=None).worn_albedo() is avatar.albedo

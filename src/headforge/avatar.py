@@ -60,6 +60,17 @@ class Avatar:
     camera: Camera | None = None
     hair: Hairstyle | None = None
 
+    def worn_albedo(self) -> np.ndarray:
+        """(S, S, 3) uint8: the albedo as exported and shown, the scalp under the hair painted
+        in its colour (:mod:`headforge.texture.scalp`); ``albedo`` itself without hair."""
+        if self.hair is None or not self.hair.count:
+            return self.albedo
+        from headforge.texture.scalp import paint_scalp
+
+        m = self.mesh
+        return paint_scalp(self.albedo, m.vertices, m.faces, m.uvs, m.face_uvs, self.hair.strands[:, 0],
+                           self.hair.color)
+
     def save_zip(self, path: str | Path) -> Path:
         """Write the avatar zip (glb, obj+mtl+textures, params.json, preview.png) atomically."""
         from headforge.export.package import write_zip

@@ -264,7 +264,7 @@ def glb_bytes(
         builder,
         avatar.mesh,
         avatar.expression,
-        encode_png(avatar.albedo) if albedo_png is None else albedo_png,
+        encode_png(avatar.worn_albedo()) if albedo_png is None else albedo_png,
         encode_png(avatar.normal_map) if normal_png is None else normal_png,
     )
     if avatar.hair is not None and avatar.hair.count:

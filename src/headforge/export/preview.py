@@ -31,7 +31,7 @@ def avatar_view(avatar: Avatar, yaw_deg: float, size: int = PANEL, pitch_deg: fl
     cam = Camera.orbit(size, size, yaw_deg, pitch_deg, VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET)
     m = avatar.mesh
     head = render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
-                       texture=avatar.albedo, normal_map=avatar.normal_map)
+                       texture=avatar.worn_albedo(), normal_map=avatar.normal_map)
     if avatar.hair is None or avatar.hair.count == 0:
         return head.image
     return render_strands(avatar.hair.strands, cam, colors=avatar.hair.colors, base=head).image
