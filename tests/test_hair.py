@@ -7,6 +7,7 @@ import struct
 import time
 import zipfile
 
+import cv2
 import numpy as np
 import pytest
 import skimage.data
@@ -16,7 +17,7 @@ from scipy.spatial import cKDTree
 import headforge
 from headforge.cli import main
 from headforge.errors import HairFileError, HairstyleNameError, UnknownHairstyleError
-from headforge.export.gltf import parse_glb, without_node
+from headforge.export.gltf import ALBEDO_IMAGE, parse_glb, with_image, without_node
 from headforge.hair.catalog import CURLS, LENGTHS, TIES, spec
 from headforge.hair.collision import ClosedSurface
 from headforge.hair.densify import densify
@@ -27,7 +28,7 @@ from headforge.hair.library import add_imported, load_hairstyle, open_library, s
 from headforge.hair.meshquery import closest_points, points_inside
 from headforge.hair.reference import reference_head
 from headforge.hair.strands import Hairstyle, decode_strands, encode_strands, resample
-from headforge.hair.tryon import tryon_zip
+from headforge.hair.tryon import read_avatar, try_on, tryon_zip
 from headforge.headmodel.anny_head import load_head_model
 
 
@@ -307,6 +308,11 @@ def test_reconstruct_with_a_stored_hairstyle(astronaut_with_hair, tmp_path):
     assert {"head", "hair"} <= set(scene.graph.nodes)
     hair = scene.geometry[scene.graph["hair"][1]]
     assert len(hair.vertices) == avatar.hair.count * avatar.hair.points_per_strand
+    # The OBJ's albedo is bare (the OBJ has no hair); the GLB's has the scalp painted under it.
+    bare = cv2.imread(str(tmp_path / "head_albedo.png"))[:, :, ::-1]
+    assert np.array_equal(bare, avatar.albedo)
+    glb_albedo = glb_image(parse_glb((tmp_path / "avatar.glb").read_bytes()), ALBEDO_IMAGE)
+    assert np.array_equal(glb_albedo, avatar.worn_albedo()) and not np.array_equal(glb_albedo, bare)
 
 
 def test_tryon_zip_keeps_the_head(astronaut_with_hair, tmp_path):
@@ -316,8 +322,11 @@ def test_tryon_zip_keeps_the_head(astronaut_with_hair, tmp_path):
     with zipfile.ZipFile(path) as a, zipfile.ZipFile(out) as b:
         for name in ("head.obj", "head.mtl", "head_albedo.png", "head_normal.png"):
             assert a.read(name) == b.read(name)
-        head_only = [without_node(parse_glb(z.read("avatar.glb")), "hair").to_bytes() for z in (a, b)]
-        assert head_only[0] == head_only[1]
+        bare = a.read("head_albedo.png")
+        head_only = [without_node(parse_glb(z.read("avatar.glb")), "hair") for z in (a, b)]
+        assert with_image(head_only[0], ALBEDO_IMAGE, bare).to_bytes() == \
+            with_image(head_only[1], ALBEDO_IMAGE, bare).to_bytes()
+        worn = glb_image(head_only[1], ALBEDO_IMAGE)
         params = json.loads(b.read("params.json"))
         strands = read_usc(b.read("hair.data")).strands
         glb = b.read("avatar.glb")
@@ -326,6 +335,18 @@ def test_tryon_zip_keeps_the_head(astronaut_with_hair, tmp_path):
     (tmp_path / "curly.glb").write_bytes(glb)
     scene = trimesh.load(tmp_path / "curly.glb", force="scene")
     assert "hair" in scene.graph.nodes
+    # The scalp under the new hair is painted in its colour (the bob's under the bob before).
+    with zipfile.ZipFile(path) as z:
+        dressed = try_on(read_avatar({n: z.read(n) for n in z.namelist()}), "long_curly")
+    assert np.array_equal(worn, dressed.worn_albedo())
+    assert not np.array_equal(worn, dressed.albedo)
+
+
+def glb_image(builder, image: int) -> np.ndarray:
+    """(S, S, 3) uint8 RGB: image number ``image`` of a parsed GLB."""
+    view = builder.gltf["bufferViews"][builder.gltf["images"][image]["bufferView"]]
+    data = b"".join(builder.blobs)[view["byteOffset"]:view["byteOffset"] + view["byteLength"]]
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
 
 
 def test_unknown_hairstyle_is_a_clean_cli_error(astronaut_with_hair, tmp_path, capsys):

@@ -59,17 +59,22 @@ class Avatar:
     landmarks: np.ndarray | None = None
     camera: Camera | None = None
     hair: Hairstyle | None = None
+    _worn: tuple = field(default=(None, None, None), repr=False, compare=False)  # (hair, albedo, worn albedo)
 
     def worn_albedo(self) -> np.ndarray:
         """(S, S, 3) uint8: the albedo as exported and shown, the scalp under the hair painted
         in its colour (:mod:`headforge.texture.scalp`); ``albedo`` itself without hair."""
         if self.hair is None or not self.hair.count:
             return self.albedo
-        from headforge.texture.scalp import paint_scalp
+        hair, albedo, worn = self._worn
+        if hair is not self.hair or albedo is not self.albedo:  # computed once per hair and albedo
+            from headforge.texture.scalp import paint_scalp
 
-        m = self.mesh
-        return paint_scalp(self.albedo, m.vertices, m.faces, m.uvs, m.face_uvs, self.hair.strands[:, 0],
-                           self.hair.color)
+            m = self.mesh
+            worn = paint_scalp(self.albedo, m.vertices, m.faces, m.uvs, m.face_uvs, self.hair.strands[:, 0],
+                               self.hair.color)
+            self._worn = (self.hair, self.albedo, worn)
+        return worn
 
     def save_zip(self, path: str | Path) -> Path:
         """Write the avatar zip (glb, obj+mtl+textures, params.json, preview.png) atomically."""

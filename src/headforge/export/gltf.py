@@ -256,15 +256,17 @@ def add_hair(builder: GlbBuilder, hair: Hairstyle) -> int:
 def glb_bytes(
     avatar: Avatar, albedo_png: bytes | None = None, normal_png: bytes | None = None
 ) -> bytes:
-    """The avatar as a GLB file (a "hair" node after the head when it has hair).
-    ``albedo_png``/``normal_png``: already encoded textures to reuse; encoded from ``avatar``
-    when None."""
+    """The avatar as a GLB file (a "hair" node after the head when it has hair, and the scalp
+    under it painted: :meth:`Avatar.worn_albedo`). ``albedo_png``/``normal_png``: the
+    already encoded ``avatar.albedo`` (reused when it wears no hair) and normal map; encoded
+    from ``avatar`` when None."""
+    worn = avatar.worn_albedo()
     builder = GlbBuilder()
     add_head(
         builder,
         avatar.mesh,
         avatar.expression,
-        encode_png(avatar.worn_albedo()) if albedo_png is None else albedo_png,
+        albedo_png if albedo_png is not None and worn is avatar.albedo else encode_png(worn),
         encode_png(avatar.normal_map) if normal_png is None else normal_png,
     )
     if avatar.hair is not None and avatar.hair.count:
@@ -319,6 +321,25 @@ def without_node(builder: GlbBuilder, name: str) -> GlbBuilder:
         del out["materials"][min(materials):]
     blob = b"".join(builder.blobs)[:offset]
     return GlbBuilder(out, [blob] if blob else [], len(blob))
+
+
+ALBEDO_IMAGE = 0  # add_head's first image: the albedo
+
+
+def with_image(builder: GlbBuilder, image: int, png: bytes) -> GlbBuilder:
+    """A copy of ``builder`` whose image number ``image`` holds ``png`` instead (the buffer
+    views after it move; a file written by :class:`GlbBuilder`: views in buffer order)."""
+    gltf = json.loads(json.dumps(builder.gltf))
+    blob = b"".join(builder.blobs)
+    target = gltf["images"][image]["bufferView"]
+    parts, offset = [], 0
+    for k, view in enumerate(gltf["bufferViews"]):
+        start = view["byteOffset"]
+        data = png if k == target else blob[start:start + view["byteLength"]]
+        view["byteOffset"], view["byteLength"] = offset, len(data)
+        parts.append(data + b"\0" * (-len(data) % 4))
+        offset += len(parts[-1])
+    return GlbBuilder(gltf, parts, offset)
 
 
 def write_glb(avatar: Avatar, dest: str | Path | BinaryIO) -> None:

@@ -57,7 +57,7 @@ def obj_files(
     return {
         OBJ_NAME: obj_text(avatar).encode(),
         MTL_NAME: _MTL.encode(),
-        ALBEDO_NAME: encode_png(avatar.worn_albedo()) if albedo_png is None else albedo_png,
+        ALBEDO_NAME: encode_png(avatar.albedo) if albedo_png is None else albedo_png,
         NORMAL_NAME: encode_png(avatar.normal_map) if normal_png is None else normal_png,
     }
 

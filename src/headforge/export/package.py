@@ -2,6 +2,9 @@
 preview and, for an avatar with hair, ``hair.data`` (its strands in the USC-HairSalon layout,
 head frame, metres: see :mod:`headforge.hair.formats`).
 
+``head_albedo.png`` (the OBJ's) is the bare albedo; the GLB's albedo has the scalp under its
+hair painted in the hair's colour (:meth:`headforge.avatar.Avatar.worn_albedo`).
+
 Entry names are fixed (``ENTRY_NAMES``); PNGs carry no metadata and zip entries carry a
 fixed timestamp, so the same avatar always gives the same bytes.
 """

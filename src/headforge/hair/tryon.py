@@ -1,8 +1,8 @@
 """Try a stored hairstyle on a reconstructed head: on an Avatar in memory, or on an avatar zip.
 
 The head is not fitted again: an avatar zip's head files (OBJ, MTL, textures, the emotion
-mapping) are copied byte for byte, its GLB keeps the head node's bytes and gets a new "hair"
-node, and ``hair.data``, ``params.json`` (its ``hair`` block) and the preview's avatar panels
+mapping) are copied byte for byte, its GLB keeps the head node's bytes but for its albedo
+(the scalp painted under the new hair: :meth:`Avatar.worn_albedo`) and gets a new "hair" node, and ``hair.data``, ``params.json`` (its ``hair`` block) and the preview's avatar panels
 are replaced. For the default head model the neutral head is rebuilt from ``params.json``'s
 identity; for other models it is read from ``head.obj`` (with the photo's expression).
 """
@@ -20,7 +20,7 @@ import numpy as np
 
 from headforge.avatar import Avatar, HeadMesh
 from headforge.errors import BadImageError
-from headforge.export.gltf import add_hair, parse_glb, without_node
+from headforge.export.gltf import ALBEDO_IMAGE, add_hair, parse_glb, with_image, without_node
 from headforge.export.package import HAIR_NAME, params_json, write_entries
 from headforge.export.png import encode_png
 from headforge.export.preview import PANEL, VIEW_YAWS, avatar_view
@@ -59,7 +59,8 @@ def tryon_zip(source: str | Path, name: str, output: str | Path, library: str | 
     notes). Returns the dressed avatar."""
     entries = _read_entries(source)
     dressed = try_on(read_avatar(entries), name, library)
-    glb = without_node(parse_glb(entries["avatar.glb"]), "hair")
+    glb = with_image(without_node(parse_glb(entries["avatar.glb"]), "hair"), ALBEDO_IMAGE,
+                     encode_png(dressed.worn_albedo()))
     add_hair(glb, dressed.hair)
     entries["avatar.glb"] = glb.to_bytes()
     entries["params.json"] = params_json(dressed.params)
