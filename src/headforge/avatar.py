@@ -59,7 +59,7 @@ class Avatar:
     landmarks: np.ndarray | None = None
     camera: Camera | None = None
     hair: Hairstyle | None = None
-    _worn: tuple = field(default=(None, None, None), repr=False, compare=False)  # (hair, albedo, worn albedo)
+    _worn: tuple = field(default=(None, None, None), init=False, repr=False, compare=False)  # (hair, albedo, worn)
 
     def worn_albedo(self) -> np.ndarray:
         """(S, S, 3) uint8: the albedo as exported and shown, the scalp under the hair painted
