@@ -258,15 +258,14 @@ def glb_bytes(
 ) -> bytes:
     """The avatar as a GLB file (a "hair" node after the head when it has hair, and the scalp
     under it painted: :meth:`Avatar.worn_albedo`). ``albedo_png``/``normal_png``: the
-    already encoded ``avatar.albedo`` (reused when it wears no hair) and normal map; encoded
-    from ``avatar`` when None."""
-    worn = avatar.worn_albedo()
+    already encoded ``avatar.worn_albedo()`` and normal map; encoded from ``avatar`` when
+    None."""
     builder = GlbBuilder()
     add_head(
         builder,
         avatar.mesh,
         avatar.expression,
-        albedo_png if albedo_png is not None and worn is avatar.albedo else encode_png(worn),
+        encode_png(avatar.worn_albedo()) if albedo_png is None else albedo_png,
         encode_png(avatar.normal_map) if normal_png is None else normal_png,
     )
     if avatar.hair is not None and avatar.hair.count:

@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -53,13 +54,20 @@ def zip_entries(avatar: Avatar) -> dict[str, bytes]:
     mapping, :mod:`headforge.emotion`) when the morph targets are its ARKit actions;
     preview.png only when there is one; hair.data when the avatar has hair."""
     params = params_json(avatar.params)  # first: the cheapest step that can fail
-    obj = obj_files(avatar)
-    entries = {"avatar.glb": glb_bytes(avatar, obj[ALBEDO_NAME], obj[NORMAL_NAME]), **obj}
+    worn = avatar.worn_albedo()
+    images = {"bare": avatar.albedo, "normal": avatar.normal_map, "preview": avatar.preview}
+    if worn is not avatar.albedo:
+        images["worn"] = worn
+    # PNG encoding releases the GIL: the images are encoded side by side.
+    with ThreadPoolExecutor(2) as pool:
+        png = dict(zip(images, pool.map(lambda image: None if image is None else encode_png(image), images.values())))
+    obj = obj_files(avatar, png["bare"], png["normal"])
+    entries = {"avatar.glb": glb_bytes(avatar, png.get("worn", png["bare"]), png["normal"]), **obj}
     entries["params.json"] = params
     if set(avatar.mesh.morph_names) == set(load_mapping().actions):
         entries["emotion_mlp.json"] = MAPPING_PATH.read_bytes()
-    if avatar.preview is not None:
-        entries["preview.png"] = encode_png(avatar.preview)
+    if png["preview"] is not None:
+        entries["preview.png"] = png["preview"]
     if avatar.hair is not None and avatar.hair.count:
         entries[HAIR_NAME] = write_usc(avatar.hair.strands)
     return entries

@@ -59,7 +59,8 @@ def create_export(store: Store, job_id: str, spec: ExportSpec) -> str:
         if spec.max_strands and avatar.hair is not None and avatar.hair.count > spec.max_strands:
             avatar = dataclasses.replace(avatar, hair=_thinned(avatar.hair, spec.max_strands))
         store.put(export_key(job_id, spec.id, "spec.json"), json.dumps(asdict(spec)).encode())
-        store.put(key, glb_bytes(avatar, textures.albedo, textures.normal))
+        worn = textures.albedo if avatar.worn_albedo() is avatar.albedo else None  # stored bare: painted under hair
+        store.put(key, glb_bytes(avatar, worn, textures.normal))
     return spec.id
 
 
