@@ -85,6 +85,29 @@ def test_mask_finds_painted_hair_and_leaves_the_face(astronaut):
     assert not mask.hair[(f.height < -0.6) & (np.abs(f.across) < 0.3)].any()  # no spacesuit
 
 
+def test_mask_keeps_hair_over_the_shoulders_but_not_a_collar(astronaut):
+    """Below the chin, hair coloured like the hair above is hair; a collar of another colour
+    is not."""
+    img, landmarks, segmenter = astronaut
+    colour = (70, 45, 30)
+    crop, lm, valid, known, alignment = composite(img, landmarks, colour, stripes=True)
+    f = face_frame(lm, crop.shape[0])
+    # Locks falling from the cap over her right shoulder (the image's left), a green collar on
+    # the other side.
+    lock = (f.across < -0.45) & (f.across > -0.75) & (f.height < 0.6) & (f.height > -0.5)
+    collar = (f.across > 0.45) & (f.across < 0.75) & (f.height < -0.1) & (f.height > -0.5)
+    ys, xs = np.mgrid[0:crop.shape[0], 0:crop.shape[1]]
+    streaks = (0.8 + 0.3 * np.sin(2 * np.pi * (xs + 0.3 * ys) / 5.0))[..., None]
+    crop[lock & ~known] = np.clip(np.asarray(colour) * streaks, 0, 255).astype(np.uint8)[lock & ~known]
+    crop[collar] = (40, 160, 60)
+    painted = known | lock | collar
+    photo = painted_back(img, crop, painted, alignment)
+    mask = hair_mask(crop, lm, valid, segmenter.in_crop(photo, alignment))
+    below = f.height < -0.05
+    assert mask.hair[lock & below & valid].mean() > 0.7
+    assert mask.hair[collar & valid].mean() < 0.05
+
+
 def test_mask_finds_blond_hair_in_a_grey_photo(astronaut):
     """Without colour, streaked hair as bright as the skin is found by its texture."""
     img, landmarks, segmenter = astronaut

@@ -10,7 +10,9 @@ No hair-segmentation weights ship offline, so the mask is assembled from what do
    of the head; sure not hair: background, face interior, skin, the neck and the middle of the
    chest), separates hair from clothes and neck by colour. The background takes one flat
    colour first, so GrabCut's "not hair" colours are the person's skin and clothes only.
-   Below the chin only hair-coloured pixels stay, and only pieces that reach the head.
+   Below the chin only pixels coloured like the sure hair start as likely hair (hair over the
+   shoulders; a collar or shirt of another colour starts as likely not), only hair-coloured
+   pixels stay, and only pieces that reach the head.
 
 A grey-scale photo has no colour to tell blond hair from skin: there the hair is the person's
 textured part outside the face and neck (the orientation field's confidence, blurred, above
@@ -43,6 +45,8 @@ FLAT = (255, 0, 255)  # colour the background takes before GrabCut
 GREY_TEXTURE = 0.4  # grey-scale photo: hair is where the streak confidence, blurred
 GREY_BLUR = 0.016  # by this fraction of the crop (Gaussian sigma), is above this
 BORDER_PX = 3  # hair this close (pixels) to the photo's border runs off it
+BELOW_CHIN_LIKE = 2.0  # below the chin, a pixel this close to the sure hair's colours (robust
+# deviations) starts GrabCut as likely hair (long hair over the shoulders), others as likely not
 
 
 @dataclass
@@ -186,7 +190,9 @@ def hair_mask(crop: np.ndarray, landmarks: np.ndarray, valid: np.ndarray, person
     seeds[inner] = cv2.GC_BGD
     seeds[(skin > 0.7) & ~hairy] = cv2.GC_BGD
     seeds[neck] = cv2.GC_BGD
-    seeds[(f.height < 0) & (seeds == cv2.GC_PR_FGD)] = cv2.GC_PR_BGD  # below the chin: by colour only
+    # Below the chin: by colour only, hair-coloured (like the sure hair) starting as likely hair.
+    below = (f.height < 0) & (seeds == cv2.GC_PR_FGD)
+    seeds[below & ~_like(lab, seeds == cv2.GC_FGD, BELOW_CHIN_LIKE)] = cv2.GC_PR_BGD
     seeds[~valid] = cv2.GC_BGD
     if not (seeds == cv2.GC_FGD).any() or not (seeds == cv2.GC_BGD).any():
         return HairMask(_head_connected(hairy, f), person, face, valid, crown_delta)
