@@ -29,11 +29,6 @@ class UnknownBackendError(ServiceError):
     status = 422
 
 
-class UnknownHairstyleError(ServiceError):
-    code = "unknown_hairstyle"
-    status = 422
-
-
 class BadRequestError(ServiceError):
     """A request field is malformed (the message says which)."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import headforge.hair as library
 from headforge.avatar import Avatar
-from headforge.service.errors import UnknownHairstyleError
+from headforge.errors import UnknownHairstyleError
 
 AUTO, NONE = "auto", "none"
 
