@@ -2,8 +2,9 @@
 
 The head is not fitted again: an avatar zip's head files (OBJ, MTL, textures, the emotion
 mapping) are copied byte for byte, its GLB keeps the head node's bytes but for its albedo
-(the scalp painted under the new hair: :meth:`Avatar.worn_albedo`) and gets a new "hair" node, and ``hair.data``, ``params.json`` (its ``hair`` block) and the preview's avatar panels
-are replaced. For the default head model the neutral head is rebuilt from ``params.json``'s
+(the scalp painted under the new hair: :meth:`Avatar.worn_albedo`) and gets a new "hair"
+node, and ``hair.data``, ``params.json`` (its ``hair`` block) and the preview's avatar
+panels are replaced. For the default head model the neutral head is rebuilt from ``params.json``'s
 identity; for other models it is read from ``head.obj`` (with the photo's expression).
 """
 from __future__ import annotations

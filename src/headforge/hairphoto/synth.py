@@ -5,7 +5,7 @@ the reference head, densified and fitted to a random identity of the head model,
 a random yaw, pitch and roll, with a random hair colour, skin tone, background, exposure,
 blur and noise, sometimes cut by the photo's border (tight crops, the photo's rectangle turned
 as the face alignment turns it). The head stands on a neck and shoulders in clothes
-(:func:`torso`): hair that falls onto them drapes over the chest or behind the back
+(:class:`Torso`): hair that falls onto them drapes over the chest or behind the back
 (:func:`drape_on_torso`), and hair behind them is hidden, as in a portrait. It is rendered straight
 into the face-aligned crop (the alignment comes from the projected landmarks, as for a
 photo); the network input is then computed from the rendered image exactly as for a photo
@@ -225,10 +225,11 @@ def drape_on_torso(strands: np.ndarray, torso: Torso) -> np.ndarray:
     return (local @ torso.turn.T + [0.0, NECK_TOP, NECK_Z]).astype(np.float32)
 
 
-def dress(torso: Torso, skin: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(V, 3) float vertex colours (0..1) of ``torso.mesh()``: skin above a random neckline
+def dress(torso: Torso, depth: np.ndarray, angle: np.ndarray, skin: np.ndarray,
+          rng: np.random.Generator) -> np.ndarray:
+    """(V, 3) float vertex colours (0..1) of the ``torso``'s mesh, its vertices' (V,)
+    ``depth`` and ``angle`` as :meth:`Torso.mesh` gives them: skin above a random neckline
     (deeper at the front), clothes of a random colour below; some bare shoulders."""
-    _, _, depth, angle = torso.mesh()
     if rng.random() < 0.15:
         neckline = np.full_like(depth, np.inf)
     else:
@@ -260,9 +261,9 @@ def _view(rng, params, style, vertices, values, classes, size) -> Sample:
     colors = np.clip(style.colors.astype(np.float64) / 128 * hair_rgb, 0, 255).astype(np.uint8)
     skin = np.clip(SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.1, 3), 0, 255)
     torso = Torso.random(rng)
-    body, body_faces, _, _ = torso.mesh()
+    body, body_faces, depth, angle = torso.mesh()
     mesh = np.concatenate([vertices, body])
-    tones = np.concatenate([np.broadcast_to(skin / 255, (len(vertices), 3)), dress(torso, skin, rng)])
+    tones = np.concatenate([np.broadcast_to(skin / 255, (len(vertices), 3)), dress(torso, depth, angle, skin, rng)])
     head = render_mesh(mesh, np.concatenate([model.faces, body_faces + len(vertices)]), cam, vertex_colors=tones)
     head.image[:] = np.where(head.mask[..., None], head.image, background(rng, size))
     draped = drape_on_torso(style.strands, torso) if style.count else style.strands

@@ -32,7 +32,8 @@ def paint_scalp(albedo: np.ndarray, vertices: np.ndarray, faces: np.ndarray, uvs
     if not under.any():
         return albedo
     size = albedo.shape[0]
-    corners = np.asarray(uvs, np.float64)[np.asarray(face_uvs)[under]] * [size, -size] + [0.0, size]
+    # Texel centres as :func:`headforge.render.raster.rasterize_uv` puts them.
+    corners = np.asarray(uvs, np.float64)[np.asarray(face_uvs)[under]] * [size, -size] + [-0.5, size - 0.5]
     mask = np.zeros(albedo.shape[:2], np.float32)
     cv2.fillPoly(mask, list(np.round(corners * 16).astype(np.int32)), 1.0, lineType=cv2.LINE_AA, shift=4)
     alpha = (cv2.GaussianBlur(mask, (0, 0), EDGE * size) * OPACITY)[..., None]
