@@ -48,6 +48,10 @@ class Avatar:
     camera: the fitted camera that sees the head as in the photo (photo pixels), or None.
     hair: the strands it wears (:class:`headforge.hair.strands.Hairstyle`, head frame,
     fitted to ``mesh.vertices``), or None.
+    observed: (S, S) float32 in [0, 1], how much of each albedo texel the photo gave (the rest
+    is fill), or None; light: (9,) float32 grey spherical-harmonics shading of the photo in the
+    fitted camera's frame (:mod:`headforge.texture.delight`: photo ~ albedo * shading), or None.
+    Neither is exported.
     """
 
     mesh: HeadMesh
@@ -59,6 +63,8 @@ class Avatar:
     landmarks: np.ndarray | None = None
     camera: Camera | None = None
     hair: Hairstyle | None = None
+    observed: np.ndarray | None = None
+    light: np.ndarray | None = None
     _worn: tuple = field(default=(None, None, None), init=False, repr=False, compare=False)  # (hair, albedo, worn)
 
     def worn_albedo(self) -> np.ndarray:

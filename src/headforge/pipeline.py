@@ -31,7 +31,7 @@ from headforge.hair.tryon import hair_params
 from headforge.hairphoto import HairJob, PhotoHairReader
 from headforge.io.image import load_photo, working_copy
 from headforge.render.camera import Camera
-from headforge.texture.trust import face_trust_mask
+from headforge.texture.trust import face_maps
 from headforge.texture.unwrap import TexelMap, build_texel_map, unwrap_texture
 
 PARAMS_SCHEMA = "headforge.params/1"
@@ -132,14 +132,14 @@ class Reconstructor:
         landmarks = (face.points[:, :2] + 0.5) / scale - 0.5  # photo pixels
         full_camera = fit.camera.resized(1 / scale, photo.rgb.shape[1], photo.rgb.shape[0])
         with stage("texture"):
-            trust = face_trust_mask(face.points[:, :2], work)
-            albedo, observed = unwrap_texture(
-                photo.rgb, full_camera, fit.posed, mesh.faces, self.texel_map(opts.texture_size), trust
-            )
+            maps = face_maps(face.points[:, :2], work)
+            skin = unwrap_texture(photo.rgb, full_camera, fit.posed, mesh.faces, self.texel_map(opts.texture_size), maps)
+            albedo, observed = skin.albedo, skin.observed
         with stage("normal_map"):
             normal_map = self.backend.normal_map(fit, albedo, observed, self.texel_map(opts.texture_size))
         expression = apply_emotions(fit.actions, opts.emotions, opts.keep_expression)
-        avatar = Avatar(mesh, expression, albedo, normal_map, landmarks=landmarks, camera=full_camera)
+        avatar = Avatar(mesh, expression, albedo, normal_map, landmarks=landmarks, camera=full_camera,
+                        observed=observed, light=skin.light)
         if hair is not None:
             photo_hair = hair.result()
             avatar.hair = photo_hair.style
