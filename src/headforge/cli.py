@@ -153,7 +153,9 @@ def _cmd_bench(args) -> int:
     from headforge.bench.run import run_bench
 
     summary = run_bench(Path(args.photos), Path(args.out), limit=args.limit, emotions=args.emotions,
-                        backend=args.backend, model_dir=args.model_dir, hair=args.hair)
+                        backend=args.backend, model_dir=args.model_dir, hair=args.hair,
+                        landmarks68=Path(args.landmarks68) if args.landmarks68 else None,
+                        baseline=Path(args.baseline) if args.baseline else None)
     print(summary)
     return 0
 
@@ -250,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reconstruct the hair from each photo too (timed with the head; adds hair IoU)")
     p.add_argument("--emotions", action="store_true",
                    help="also score emotion renders with an independent recogniser (needs fer + tflite-runtime)")
+    p.add_argument("--landmarks68", default=None, metavar="DIR",
+                   help="also the 68-point NME on a labelled folder (photos + landmarks.json, AFLW2000-3D style)")
+    p.add_argument("--baseline", default=None, metavar="RESULTS_JSON",
+                   help="an earlier run's results.json, reported beside this one (before/after)")
     p.add_argument("--hardening", action="store_true",
                    help="instead: bad input, load, faults and security against real servers; writes "
                         "hardening.json + hardening.md, exits 1 if a check fails (needs redis-server, root for tmpfs)")

@@ -6,7 +6,9 @@
   covers it) and over the whole rendered head;
 - LPIPS (AlexNet) on the face crop, the render pasted over the photo;
 - identity: dlib 128-D descriptor distances, photo vs the render in the input view and vs
-  renders turned to yaw -40, -20, +20, +40 degrees (unlit, grey background);
+  renders turned to yaw -40, -20, +20, +40 degrees (unlit, grey background); where the folder
+  holds other photos of the same person, the same renders against those (``identity_other_*``,
+  the mean over them) and the photos against each other (``identity_other_photo``);
 - the landmark error of the fit;
 - skin seams (:mod:`headforge.bench.seams`): ``seam_uv`` (texture) and ``seam_yaw-40`` /
   ``seam_yaw+40`` (unlit renders), CIEDE2000 across the photo/fill boundary; ``tone_uv``,
@@ -45,6 +47,7 @@ EVAL_SIDE = 768
 NOVEL_YAWS = (-40, -20, 20, 40)
 THUMB = 192
 BACKGROUND = (128, 128, 128)
+SAME_SHOT = 0.15  # dlib distance under which two photos are taken for one shot
 SEAM_RADIUS = 0.004  # of the texture's or the render's side: the texels either side of the seam
 TONE_BAND = 0.04  # of the side: the bands whose median skins are compared
 
@@ -66,7 +69,9 @@ class Evaluator:
         self.segmenter = PersonSegmenter()
         self._inside: dict[int, np.ndarray] = {}
 
-    def __call__(self, photo_path: Path, avatar: Avatar) -> dict:
+    def __call__(self, photo_path: Path, avatar: Avatar, others: list[np.ndarray] | None = None) -> dict:
+        """Metrics of ``avatar`` made from the photo at ``photo_path``; ``others``: (128,)
+        descriptors of other photos of the same person (see :func:`same_person`)."""
         photo, scale = working_copy(load_photo(photo_path).rgb, EVAL_SIDE)
         h, w = photo.shape[:2]
         camera = avatar.camera.resized(scale, w, h)
@@ -95,13 +100,19 @@ class Evaluator:
         views = {"input": (pasted, landmarks)}
         for yaw in NOVEL_YAWS:
             views[f"yaw{yaw:+d}"] = novel_view(avatar, yaw, points)
-        identity = {}
+        identity, other = {}, {}
         for name, (image, marks) in views.items():
             d = self._descriptor(image, marks)
             identity[name] = float(np.linalg.norm(reference - d)) if reference is not None and d is not None else None
+            if others:
+                other[name] = None if d is None else float(np.mean([np.linalg.norm(o - d) for o in others]))
         metrics["identity_input"] = identity["input"]
         for yaw in NOVEL_YAWS:
             metrics[f"identity_yaw{yaw:+d}"] = identity[f"yaw{yaw:+d}"]
+        if others:
+            metrics.update({f"identity_other_{k}": v for k, v in other.items()})
+            if reference is not None:
+                metrics["identity_other_photo"] = float(np.mean([np.linalg.norm(o - reference) for o in others]))
         metrics.update(self._seams(avatar))
         if avatar.hair is not None:
             metrics["hair_iou"] = hair_iou(avatar, photo, landmarks, camera, self.segmenter)
@@ -134,6 +145,11 @@ class Evaluator:
             out[f"seam_yaw{yaw:+d}"] = seam_delta_e(image, observed, mask, SEAM_RADIUS * image.shape[0])
             out[f"tone_yaw{yaw:+d}"] = tone_delta_e(image, observed, mask, TONE_BAND * image.shape[0])
         return out
+
+    def photo_descriptor(self, photo_path: Path) -> np.ndarray | None:
+        """(128,) dlib descriptor of the photo (its evaluation copy), None if dlib finds no face."""
+        photo, _ = working_copy(load_photo(photo_path).rgb, EVAL_SIDE)
+        return self.identity.descriptor(photo)
 
     def _descriptor(self, image: np.ndarray, landmarks: np.ndarray):
         d = self.identity.descriptor(image)
@@ -199,3 +215,19 @@ def observed_view(avatar: Avatar, yaw_deg: float, size: int = 384):
     seen = render_mesh(posed, m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs, texture=weight, lighting="flat",
                        background=(0, 0, 0))
     return render.image, seen.image[..., 0].astype(np.float32) / 255.0, render.mask
+
+
+def same_person(descriptors: dict[str, np.ndarray | None]) -> dict[str, list[str]]:
+    """{photo: the other photos of the same person} by dlib's distance between the photos
+    (below ``SAME_PERSON_THRESHOLD``); pairs closer than ``SAME_SHOT`` are taken for copies of
+    one shot (a crop of the same picture), which say nothing about new views, and left out."""
+    from headforge.bench.identity import SAME_PERSON_THRESHOLD
+
+    names = [n for n, d in descriptors.items() if d is not None]
+    out: dict[str, list[str]] = {}
+    for a in names:
+        for b in names:
+            dist = float(np.linalg.norm(descriptors[a] - descriptors[b]))
+            if a != b and SAME_SHOT <= dist < SAME_PERSON_THRESHOLD:
+                out.setdefault(a, []).append(b)
+    return out

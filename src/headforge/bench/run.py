@@ -12,7 +12,12 @@ results.json (schema ``headforge.bench/1``):
   ``peak_rss_mb``, ``metrics``
   (see :mod:`headforge.bench.evaluate`; null where not measurable);
 - ``summary``: ``photos``, ``succeeded``, ``failed`` {photo: code}, ``timings_s`` and ``metrics``
-  ({name: {median, p90, mean, n}}), ``identity_same_person_rate``, ``peak_rss_mb``.
+  ({name: {median, p90, mean, n}}), ``identity_same_person_rate``, ``peak_rss_mb``;
+- ``same_person``: {photo: other photos of the same person in the folder} (dlib, see
+  :func:`headforge.bench.evaluate.same_person`);
+- ``landmarks68`` (with a labelled set): the 68-point NME of the fit and of the detector
+  (:mod:`headforge.bench.landmarks68`);
+- ``baseline`` (when given an earlier results.json): its summary, shown beside this one.
 """
 from __future__ import annotations
 
@@ -71,16 +76,19 @@ def peak_rss_mb() -> float:
 
 
 def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool = False,
-              backend: str = "anny", model_dir: str | Path | None = None, hair: bool = False) -> str:
+              backend: str = "anny", model_dir: str | Path | None = None, hair: bool = False,
+              landmarks68: Path | None = None, baseline: Path | None = None) -> str:
     """Reconstruct every photo in ``folder`` with ``backend`` (files in ``model_dir``, see
     :mod:`headforge.backends`); write ``out``/results.json and report.html.
 
     ``hair``: reconstruct the person's hair too (timed with the head; hair metrics added).
     ``emotions``: also score each avatar's seven emotion renders with an emotion recogniser we
     did not train (:mod:`headforge.bench.emotion_check`): ``emotion_top1`` and ``emotion_rise``.
+    ``landmarks68``: a folder with ``landmarks.json`` (AFLW2000-3D style) for the 68-point NME;
+    ``baseline``: an earlier results.json (e.g. the start commit's) reported beside this run.
     Returns the one-paragraph text summary that is also printed.
     """
-    from headforge.bench.evaluate import Evaluator
+    from headforge.bench.evaluate import Evaluator, same_person
     from headforge.pipeline import Options, Reconstructor
 
     out.mkdir(parents=True, exist_ok=True)
@@ -94,8 +102,11 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
     evaluator = Evaluator(out / "images")
     recogniser = emotion_recogniser() if emotions else None
 
+    photos = list_photos(folder, limit)
+    descriptors = {p.name: evaluator.photo_descriptor(p) for p in photos}
+    partners = same_person(descriptors)
     rows = []
-    for photo in list_photos(folder, limit):
+    for photo in photos:
         row: dict = {"photo": photo.name}
         t = time.perf_counter()
         try:
@@ -106,7 +117,7 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
             row.update(ok=True, error=None)
             row["timings_s"] = {**avatar.params["timings_s"], "reconstruct": round(made - t, 4),
                                 "zip": round(total - (made - t), 4), "total": round(total, 4)}
-            row["metrics"] = evaluator(photo, avatar)
+            row["metrics"] = evaluator(photo, avatar, [descriptors[n] for n in partners.get(photo.name, [])])
             if recogniser is not None:
                 row["metrics"].update(emotion_scores(avatar, recogniser))
         except HeadforgeError as e:
@@ -124,7 +135,16 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
         "first_photo_s": next((r["timings_s"]["total"] for r in rows if r["ok"]), None),
         "photos": rows,
         "summary": summarise(rows),
+        "same_person": partners,
     }
+    if landmarks68 is not None:
+        from headforge.bench.landmarks68 import run_landmarks68
+
+        results["landmarks68"] = run_landmarks68(landmarks68, reconstructor)
+    if baseline is not None:
+        before = json.loads(Path(baseline).read_text())
+        results["baseline"] = {"results": str(baseline), "created": before.get("created"), "summary": before["summary"],
+                               "landmarks68": before.get("landmarks68", {}).get("summary")}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     from headforge.bench.report import write_report
 
@@ -156,6 +176,10 @@ def format_summary(results: dict) -> str:
         f"cold start {results['cold_start_s']:.2f} s; "
         f"total per photo median {t.get('median', float('nan')):.3f} s, p90 {t.get('p90', float('nan')):.3f} s",
     ]
+    before = results.get("baseline", {}).get("summary", {}).get("metrics", {})
     for name, v in s["metrics"].items():
-        lines.append(f"  {name}: median {v['median']:.4g}, p90 {v['p90']:.4g} (n={v['n']})")
+        was = f", before {before[name]['median']:.4g}" if name in before else ""
+        lines.append(f"  {name}: median {v['median']:.4g}, p90 {v['p90']:.4g} (n={v['n']}){was}")
+    for name, v in results.get("landmarks68", {}).get("summary", {}).items():
+        lines.append(f"  {name} (68-point NME, %): mean {v['mean']:.3f}, median {v['median']:.3f} (n={v['n']})")
     return "\n".join(lines)

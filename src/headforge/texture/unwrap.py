@@ -27,9 +27,9 @@ MIN_FACING = 0.2
 MIRROR_TRUST = 0.8
 VISIBILITY_SIDE = 1024
 PRIOR_WEIGHT = 0.003  # per texel: low, so the border colours of the observed face reach far
-LIGHT_FIT_WEIGHT = 0.5
+LIGHT_FIT_WEIGHT = 0.5  # texels seen at least this well fit the shading
 DELIT_TOLERANCE = 1.5  # skin-colour tolerance of the de-lit texels where head hair tends to fall
-SKIN_FLOOR = 0.1  # likelihoods below this count as not skin, above 1 - this as skin  # texels seen at least this well fit the shading
+SKIN_FLOOR = 0.1  # likelihoods below this count as not skin, above 1 - this as skin
 
 
 @dataclass
