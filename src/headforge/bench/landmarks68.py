@@ -17,17 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from headforge.errors import HeadforgeError
+from headforge.fitting.contour import IBUG68, model_68
 
-# The iBUG 68 points as indices of mediapipe's 478-point mesh: jaw 0-16 (image left to right),
-# brows 17-26, nose 27-35, eyes 36-47, outer lips 48-59, inner lips 60-67.
-IBUG68 = np.array([
-    162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,
-    71, 63, 105, 66, 107, 336, 296, 334, 293, 301,
-    168, 197, 5, 4, 75, 97, 2, 326, 305,
-    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,
-    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,
-    78, 82, 13, 312, 308, 317, 14, 87,
-])
 REGIONS = {"jaw": slice(0, 17), "brows": slice(17, 27), "nose": slice(27, 36), "eyes": slice(36, 48),
            "mouth": slice(48, 68)}
 
@@ -58,8 +49,6 @@ def scores(fitted: np.ndarray, detected: np.ndarray, record: dict) -> dict:
 def fitted_68(reconstructor, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(68, 2) pixel points of the fitted head and (68, 2) of the detector on an (H, W, 3) uint8
     ``image`` (no texture, no hair: detect and fit only)."""
-    from headforge.fitting.contour import model_68
-
     face = reconstructor.detector(image)
     fit = reconstructor.backend.fit(image, face, True)
     return model_68(reconstructor.backend, fit, face), face.points[IBUG68, :2]

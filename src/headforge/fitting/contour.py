@@ -12,8 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from headforge.bench.landmarks68 import IBUG68
-
+# The iBUG 68 points as indices of mediapipe's 478-point mesh: jaw 0-16 (image left to right),
+# brows 17-26, nose 27-35, eyes 36-47, outer lips 48-59, inner lips 60-67.
+IBUG68 = np.array([
+    162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,
+    71, 63, 105, 66, 107, 336, 296, 334, 293, 301,
+    168, 197, 5, 4, 75, 97, 2, 326, 305,
+    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,
+    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,
+    78, 82, 13, 312, 308, 317, 14, 87,
+])
 MARCHING = np.r_[0:6, 11:17]  # iBUG jaw points that follow the silhouette
 SLAB_M = 0.004  # half height of the horizontal slab, metres
 BEHIND_M = 0.035  # how far behind its fixed point a contour point may move, metres
