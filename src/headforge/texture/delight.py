@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 SH_BANDS = 9
-MIN_SHADING = 0.35  # of the mean: deeper shadows are not brightened further (noise, occluders)
-MAX_SHADING = 1.8
-RIDGE = 0.005  # keeps the higher bands small where the seen normals do not constrain them
+MIN_SHADING = 0.6  # of the mean: deeper shadows are not brightened further (noise, occluders)
+MAX_SHADING = 1.6
+RIDGE = 0.02  # keeps the higher bands small where the seen normals do not constrain them
 HUBER = 0.08  # luminance residual (linear units) beyond which a texel's weight falls (features)
 IRLS_STEPS = 4
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
