@@ -123,8 +123,8 @@ def _longest(lengths: np.ndarray, clump: np.ndarray, cards: int) -> np.ndarray:
 
 def _widths(paths: np.ndarray, guide: np.ndarray, clump: np.ndarray) -> np.ndarray:
     """(C, S + 1) card widths in metres: ``SPREAD`` times the RMS distance of each clump's
-    paths from its guide at every row (at least the root spacing of the guides), narrowed
-    linearly to ``TIP_WIDTH`` at the tip and clipped to [MIN_WIDTH, MAX_WIDTH]."""
+    paths from its guide at every row (at least 1.5 times the root spacing of the guides),
+    clipped to [MIN_WIDTH, MAX_WIDTH], then narrowed linearly to ``TIP_WIDTH`` at the tip."""
     c, rows = len(guide), paths.shape[1]
     offset = paths - paths[guide][clump]
     sq = np.einsum("nrk,nrk->nr", offset, offset)
@@ -134,7 +134,7 @@ def _widths(paths: np.ndarray, guide: np.ndarray, clump: np.ndarray) -> np.ndarr
     spacing = cKDTree(roots).query(roots, k=2, workers=1)[0][:, 1] if c > 1 else np.full(1, MIN_WIDTH)
     width = np.maximum(SPREAD * rms, 1.5 * spacing[:, None])
     taper = 1 - (1 - TIP_WIDTH) * np.linspace(0, 1, rows)
-    return np.clip(width * taper, MIN_WIDTH, MAX_WIDTH)
+    return np.clip(width, MIN_WIDTH, MAX_WIDTH) * taper
 
 
 def _strips(paths, width, colors, guide, centre, rng) -> HairCards:
@@ -142,9 +142,7 @@ def _strips(paths, width, colors, guide, centre, rng) -> HairCards:
     notes for the frame)."""
     c, rows = paths.shape[:2]
     tangent = _unit(np.gradient(paths, axis=1))
-    out = paths - centre
-    out = out - tangent * np.einsum("crk,crk->cr", out, tangent)[..., None]
-    out = _unit(np.where(np.linalg.norm(out, axis=2, keepdims=True) > 1e-6, out, _any_normal(tangent)))
+    out = _outward(paths - centre, tangent)
     side = np.cross(tangent, out)  # across the card, along the scalp
     twist = np.radians(rng.uniform(-TWIST_DEG, TWIST_DEG, c))[:, None, None]
     across = np.cos(twist) * side + np.sin(twist) * out
@@ -165,6 +163,24 @@ def _strips(paths, width, colors, guide, centre, rng) -> HairCards:
         _strip_faces(c, rows),
         guide.astype(np.int64),
     )
+
+
+def _outward(radial: np.ndarray, tangent: np.ndarray) -> np.ndarray:
+    """(C, R, 3) unit directions across the (C, R, 3) unit tangents, as near the ``radial``
+    directions (from the head's centre) as they allow. Where a card runs almost radially
+    (a spiky root) the nearest row of the same card that does not gives the direction,
+    made perpendicular again."""
+    across = radial - tangent * np.einsum("crk,crk->cr", radial, tangent)[..., None]
+    ok = np.linalg.norm(across, axis=2) > 0.3 * np.linalg.norm(radial, axis=2)
+    rows = np.arange(ok.shape[1])
+    before = np.maximum.accumulate(np.where(ok, rows, -1), axis=1)
+    after = np.minimum.accumulate(np.where(ok, rows, rows[-1] + 1)[:, ::-1], axis=1)[:, ::-1]
+    near = np.where((before >= 0) & ((rows - before <= after - rows) | (after > rows[-1])), before, after)
+    fallback = np.where(ok.any(1, keepdims=True), np.clip(near, 0, rows[-1]), rows)
+    chosen = np.take_along_axis(across, fallback[..., None], 1)
+    chosen = np.where(ok.any(1, keepdims=True)[..., None], chosen, _any_normal(tangent))
+    chosen = chosen - tangent * np.einsum("crk,crk->cr", chosen, tangent)[..., None]
+    return _unit(np.where(np.linalg.norm(chosen, axis=2, keepdims=True) > 1e-9, chosen, _any_normal(tangent)))
 
 
 def _strip_faces(cards: int, rows: int) -> np.ndarray:
@@ -197,7 +213,7 @@ def strand_texture(height: int = 512, width: int = 128, fibres: int = 44) -> np.
     phase, wave = rng.uniform(0, 2 * np.pi, fibres), rng.uniform(0.5, 2.0, fibres)
     shade = np.exp(rng.normal(0, 0.12, fibres))
     middle = np.exp(-(((x - width / 2) / (0.3 * width)) ** 4))  # (1, W)
-    alpha = np.maximum(UNDER_LAYER * middle * np.clip((1 - v) / 0.12, 0, 1), np.clip(1 - v / 0.15, 0, 1) * middle)
+    alpha = np.maximum(UNDER_LAYER * middle * np.clip((1 - v) / 0.12, 0, 1), np.clip((0.2 - v) / 0.12, 0, 1) * middle)
     grey = np.full((height, width), 0.7)
     for k in range(fibres):
         along = np.clip(v / end[k], 0, None)
