@@ -216,13 +216,16 @@ def strand_texture(height: int = 512, width: int = 128, fibres: int = 44) -> np.
     alpha = np.maximum(UNDER_LAYER * middle * np.clip((1 - v) / 0.12, 0, 1), np.clip((0.2 - v) / 0.12, 0, 1) * middle)
     grey = np.full((height, width), 0.7)
     for k in range(fibres):
+        # Only the columns the fibre can reach: its centre +- (wave + radius + 1).
+        lo = max(int(centre[k] - wave[k] - radius[k] - 2), 0)
+        hi = min(int(centre[k] + wave[k] + radius[k] + 3), width)
         along = np.clip(v / end[k], 0, None)
         r = radius[k] * np.clip(1.0 - 0.3 * along ** 4, 0.7, 1.0)
         cx = centre[k] + wave[k] * np.sin(2 * np.pi * 3 * v + phase[k])
-        cover = np.clip(r + 0.5 - np.abs(x - cx), 0, 1) * (along <= 1)
-        streak = 1 + 0.08 * np.sin(2 * np.pi * (x - cx) / 2.5 + 40 * v * shade[k])
-        grey = np.where(cover > 0.5, shade[k] * streak, grey)
-        alpha = np.maximum(alpha, cover)
+        cover = np.clip(r + 0.5 - np.abs(x[:, lo:hi] - cx), 0, 1) * (along <= 1)
+        streak = 1 + 0.08 * np.sin(2 * np.pi * (x[:, lo:hi] - cx) / 2.5 + 40 * v * shade[k])
+        grey[:, lo:hi] = np.where(cover > 0.5, shade[k] * streak, grey[:, lo:hi])
+        alpha[:, lo:hi] = np.maximum(alpha[:, lo:hi], cover)
     gradient = 0.45 + 0.55 * np.clip(v / 0.33, 0, 1) ** 0.7
     rgb = np.repeat(np.clip(grey * gradient, 0, 1)[..., None], 3, 2)
     texture = np.rint(np.concatenate([rgb, alpha[..., None]], 2) * 255).astype(np.uint8)

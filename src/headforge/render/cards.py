@@ -57,11 +57,24 @@ def render_cards(
         uv = shading.interpolate(cards.uvs, faces.take(face, 0), bary)
         return _nearest(solid, level.take(face), uv)
 
-    frags = rasterize(screen, faces, w, h, perspective=True, keep=opaque)
-    shown = np.flatnonzero((frags.face.ravel() >= 0) & (frags.depth.ravel() <= base.depth.ravel() + depth_tol))
-    face = frags.face.ravel().take(shown)
+    # The nearest fragment first; where its texel is clear (and it is in front of the base),
+    # the nearest opaque one behind it.
+    limit = base.depth.ravel() + depth_tol
+    first = rasterize(screen, faces, w, h, perspective=True)
+    face, bary, depth = first.face.ravel().copy(), first.bary.reshape(-1, 3).copy(), first.depth.ravel().copy()
+    hit = np.flatnonzero((face >= 0) & (depth <= limit))
+    clear = hit[~opaque(face.take(hit), bary.take(hit, 0))]
+    if len(clear):
+        only = np.zeros(h * w, bool)
+        only[clear] = True
+        deeper = rasterize(screen, faces, w, h, perspective=True, keep=opaque, only=only)
+        face[clear], depth[clear] = deeper.face.ravel()[clear], deeper.depth.ravel()[clear]
+        bary[clear] = deeper.bary.reshape(-1, 3)[clear]
+    shown = np.flatnonzero((face >= 0) & (depth <= limit))
+    depth_shown = depth.take(shown)
+    face = face.take(shown)
     corners = faces.take(face, 0)
-    bary = frags.bary.reshape(-1, 3).take(shown, 0)
+    bary = bary.take(shown, 0)
     uv = shading.interpolate(cards.uvs, corners, bary)
     grey = _sample(mips, level.take(face), uv, slice(0, 3))
     color = shading.linear_to_srgb(shading.interpolate(cards.colors, corners, bary)).astype(np.float32)
@@ -71,7 +84,7 @@ def render_cards(
     image = base.image.reshape(-1, 3).copy()
     image[shown] = np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
     out_face, depth, mask = base.face.ravel().copy(), base.depth.ravel().copy(), base.mask.ravel().copy()
-    out_face[shown], depth[shown], mask[shown] = -1, frags.depth.ravel()[shown], True
+    out_face[shown], depth[shown], mask[shown] = -1, depth_shown, True
     strand = np.full(h * w, -1, np.int32) if base.strand is None else base.strand.ravel().copy()
     strand[shown] = cards.guide[cards.face_card.take(face)]
     return Render(image.reshape(h, w, 3), mask.reshape(h, w), out_face.reshape(h, w), depth.reshape(h, w),
