@@ -43,7 +43,9 @@ SPREAD = 2.5  # card width / RMS distance of the clump's strands from its guide
 TWIST_DEG = 60.0  # cards turn about their strand by up to this angle
 NORMAL_TILT = 0.5  # how far the normals lean across the card (tan of the angle at the edges)
 HEAD_CENTRE = np.array([0.0, 0.0, -0.01])  # metres, head frame: where "outward" starts
+ROOT_SHADE = 0.6  # the texture's grey at the root (1 from a third of the length on)
 UNDER_LAYER = 0.6  # alpha of the texture's under-layer in the middle of the card
+SUBSTEPS = 4  # resampled points per card segment, averaged along the strand
 END_SPREAD = 0.04  # spread of the fibres' ends (fraction of the length) in the texture
 _SEED = 17
 
@@ -100,8 +102,24 @@ def build_cards(hair: Hairstyle, limit: CardBudget, centre: np.ndarray = HEAD_CE
     seeds = np.sort(rng.permutation(n)[:cards])
     clump = _clumps(paths, seeds)
     guide = _longest(hair.lengths(), clump, cards)
-    width = _widths(paths, guide, clump)
-    return _strips(paths[guide], width, hair.colors[guide], guide, np.asarray(centre, np.float64), rng)
+    axis = smoothed_paths(hair.strands[guide], segments)
+    width = _widths(paths, axis, clump)
+    return _strips(axis, width, hair.colors[guide], guide, np.asarray(centre, np.float64), rng)
+
+
+def smoothed_paths(strands: np.ndarray, segments: int) -> np.ndarray:
+    """(N, segments + 1, 3) float64 points along (N, P, 3) strands, evenly spaced by arc
+    length, each the mean of the strand over its own stretch (a box filter one segment
+    long), so that curls shorter than a segment average out to their axis instead of
+    aliasing into zigzags; the root and the tip are kept."""
+    fine = resample(strands, SUBSTEPS * segments + 1)
+    half = SUBSTEPS // 2
+    padded = np.concatenate([np.repeat(fine[:, :1], half, 1), fine, np.repeat(fine[:, -1:], half, 1)], 1)
+    total = np.cumsum(np.concatenate([np.zeros_like(padded[:, :1]), padded], 1), axis=1)
+    mean = (total[:, SUBSTEPS:] - total[:, :-SUBSTEPS]) / SUBSTEPS  # window centred on each fine point
+    out = mean[:, ::SUBSTEPS].copy()
+    out[:, 0], out[:, -1] = fine[:, 0], fine[:, -1]
+    return out
 
 
 def _clumps(paths: np.ndarray, guide: np.ndarray) -> np.ndarray:
@@ -121,16 +139,17 @@ def _longest(lengths: np.ndarray, clump: np.ndarray, cards: int) -> np.ndarray:
     return out
 
 
-def _widths(paths: np.ndarray, guide: np.ndarray, clump: np.ndarray) -> np.ndarray:
+def _widths(paths: np.ndarray, axis: np.ndarray, clump: np.ndarray) -> np.ndarray:
     """(C, S + 1) card widths in metres: ``SPREAD`` times the RMS distance of each clump's
-    paths from its guide at every row (at least 1.5 times the root spacing of the guides),
-    clipped to [MIN_WIDTH, MAX_WIDTH], then narrowed linearly to ``TIP_WIDTH`` at the tip."""
-    c, rows = len(guide), paths.shape[1]
-    offset = paths - paths[guide][clump]
+    (N, S + 1, 3) paths from its card's (C, S + 1, 3) ``axis`` at every row (at least 1.5
+    times the root spacing of the cards), clipped to [MIN_WIDTH, MAX_WIDTH], then narrowed
+    linearly to ``TIP_WIDTH`` at the tip."""
+    c, rows = len(axis), paths.shape[1]
+    offset = paths - axis[clump]
     sq = np.einsum("nrk,nrk->nr", offset, offset)
     members = np.bincount(clump, minlength=c)[:, None]
     rms = np.sqrt(np.stack([np.bincount(clump, sq[:, r], c) for r in range(rows)], 1) / members)
-    roots = paths[guide, 0]
+    roots = axis[:, 0]
     spacing = cKDTree(roots).query(roots, k=2, workers=1)[0][:, 1] if c > 1 else np.full(1, MIN_WIDTH)
     width = np.maximum(SPREAD * rms, 1.5 * spacing[:, None])
     taper = 1 - (1 - TIP_WIDTH) * np.linspace(0, 1, rows)
@@ -201,9 +220,9 @@ def strand_texture(height: int = 512, width: int = 128, fibres: int = 44) -> np.
     tip (``END_SPREAD``) and narrowing there; their centres crowd the middle of the card.
     Alpha: fibre coverage (antialiased over one texel) over a denser under-layer in the
     middle of the card (so that mipmaps keep the middle above the cutoff), opaque near the
-    root. RGB (sRGB grey, multiplied by the card's colour): 0.45 at the root rising to 1 by
-    a third of the length, each fibre a little lighter or darker with fine streaks along
-    it, the under-layer darker."""
+    root. RGB (sRGB grey, multiplied by the card's colour): ``ROOT_SHADE`` at the root
+    rising to 1 by a third of the length, each fibre a little lighter or darker with fine
+    streaks along it, the under-layer darker."""
     rng = np.random.default_rng(_SEED)
     v = (np.arange(height) + 0.5)[:, None] / height  # (H, 1)
     x = np.arange(width)[None, :] + 0.5  # (1, W) texels
@@ -226,7 +245,7 @@ def strand_texture(height: int = 512, width: int = 128, fibres: int = 44) -> np.
         streak = 1 + 0.08 * np.sin(2 * np.pi * (x[:, lo:hi] - cx) / 2.5 + 40 * v * shade[k])
         grey[:, lo:hi] = np.where(cover > 0.5, shade[k] * streak, grey[:, lo:hi])
         alpha[:, lo:hi] = np.maximum(alpha[:, lo:hi], cover)
-    gradient = 0.45 + 0.55 * np.clip(v / 0.33, 0, 1) ** 0.7
+    gradient = ROOT_SHADE + (1 - ROOT_SHADE) * np.clip(v / 0.33, 0, 1) ** 0.7
     rgb = np.repeat(np.clip(grey * gradient, 0, 1)[..., None], 3, 2)
     texture = np.rint(np.concatenate([rgb, alpha[..., None]], 2) * 255).astype(np.uint8)
     texture.flags.writeable = False
