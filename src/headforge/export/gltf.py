@@ -28,7 +28,7 @@ import headforge
 from headforge.avatar import Avatar, HeadMesh
 from headforge.export.geometry import split_uv_seams, tangents
 from headforge.export.png import encode_png
-from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, CardBudget, build_cards, card_budget, strand_texture
+from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, CardBudget, cached_cards, card_budget, strand_texture
 from headforge.hair.strands import Hairstyle
 from headforge.render.cards import ALPHA_CUTOFF
 from headforge.render.shading import vertex_normals
@@ -236,7 +236,7 @@ def add_hair(builder: GlbBuilder, hair: Hairstyle, limit: CardBudget = BUDGETS[D
     TRIANGLES primitive (POSITION, NORMAL, TANGENT along the strands, TEXCOORD_0 with v from
     root 0 to tip 1, COLOR_0 the linear strand colours as float RGBA) with the material
     "hair" (MASK, two-sided, the fibre texture). Returns the node index."""
-    cards = build_cards(hair, limit)
+    cards = cached_cards(hair, limit)
     material = builder.add_material(
         {
             "name": "hair",

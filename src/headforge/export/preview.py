@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from headforge.avatar import Avatar
-from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, HairCards, build_cards, strand_texture
+from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, HairCards, cached_cards, strand_texture
 from headforge.render import render_mesh
 from headforge.render.camera import Camera
 from headforge.render.cards import render_cards
@@ -47,7 +47,7 @@ def avatar_cards(avatar: Avatar) -> HairCards | None:
     """The hair cards of the avatar's GLB (default budget); None without hair."""
     if avatar.hair is None or avatar.hair.count == 0:
         return None
-    return build_cards(avatar.hair, BUDGETS[DEFAULT_BUDGET])
+    return cached_cards(avatar.hair, BUDGETS[DEFAULT_BUDGET])
 
 
 def avatar_views(avatar: Avatar) -> list[np.ndarray]:

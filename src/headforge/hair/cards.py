@@ -122,6 +122,20 @@ def smoothed_paths(strands: np.ndarray, segments: int) -> np.ndarray:
     return out
 
 
+_LAST: list = [None]  # (hair, limit, cards) of the last cached_cards call
+
+
+def cached_cards(hair: Hairstyle, limit: CardBudget) -> HairCards:
+    """:func:`build_cards`, remembered for the last hairstyle object and budget asked: an
+    avatar's preview and its GLB share one build."""
+    last = _LAST[0]
+    if last is not None and last[0] is hair and last[1] == limit:
+        return last[2]
+    cards = build_cards(hair, limit)
+    _LAST[0] = (hair, limit, cards)
+    return cards
+
+
 def _clumps(paths: np.ndarray, guide: np.ndarray) -> np.ndarray:
     """(N,) the guide (index into ``guide``) nearest each (N, S + 1, 3) path by its root,
     middle and tip together."""
