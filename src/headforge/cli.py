@@ -17,11 +17,13 @@
     headforge worker --broker redis://HOST:6379/0   # one per core, on any machine
 
 Errors print one line, ``error [code]: message``, and exit with status 2 (bad input) or 1
-(anything else); set HEADFORGE_DEBUG=1 for a traceback.
+(anything else); set HEADFORGE_DEBUG=1 for a traceback. Output piped into a reader that stops
+early (``| head``) ends quietly with status 141, as Unix tools do.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -85,7 +87,7 @@ def _cmd_reconstruct(args) -> int:
     options = Options(texture_size=args.texture_size, keep_expression=args.expression == "keep", emotions=emotions,
                       hair=args.hairstyle or args.hair)
     avatar = default_reconstructor(args.backend, args.model_dir)(Path(args.photo), options)
-    out = avatar.save_zip(args.output)
+    out = avatar.save_zip(args.output, args.hair_cards)
     p = avatar.params
     print(
         f"wrote {out}: {p['detection']['face_count']} face(s) seen, landmark error "
@@ -101,7 +103,7 @@ def _cmd_tryon(args) -> int:
     from headforge.hair.tryon import tryon_zip
 
     t0 = time.perf_counter()
-    dressed = tryon_zip(args.avatar, args.hairstyle, args.output)
+    dressed = tryon_zip(args.avatar, args.hairstyle, args.output, hair_budget=args.hair_cards)
     print(f"wrote {args.output}: {args.hairstyle} ({dressed.hair.count} strands), fitted in "
           f"{dressed.params['hair']['fit_seconds']:.2f} s, {time.perf_counter() - t0:.2f} s in all")
     return 0
@@ -222,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default): the person's own hair, read from the photo; none: no hair")
     p.add_argument("--hairstyle", default=None, metavar="NAME",
                    help="wear a stored hairstyle instead (see `headforge hairstyles list`)")
+    _hair_cards_argument(p)
     _backend_arguments(p)
     p.set_defaults(func=_cmd_reconstruct)
 
@@ -229,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("avatar", help="avatar zip written by headforge reconstruct")
     p.add_argument("--hairstyle", required=True, help="a name from `headforge hairstyles list`")
     p.add_argument("-o", "--output", required=True, help="output zip")
+    _hair_cards_argument(p)
     p.set_defaults(func=_cmd_tryon)
 
     p = sub.add_parser("hairstyles", help="the hairstyle database: build, list, contact sheet, import")
@@ -284,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _hair_cards_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hair-cards", choices=("web", "high"), default="web",
+                   help="the GLB's hair cards: web (at most 60k triangles, default) or high (300k)")
+
+
 def _backend_arguments(p: argparse.ArgumentParser) -> None:
     from headforge.backends import BACKEND_NAMES
 
@@ -295,7 +304,11 @@ def _backend_arguments(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader gone (`| head`) shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _stdout_gone()
     except HeadforgeError as e:
         print(f"error [{e.code}]: {e}", file=sys.stderr)
         return 2
@@ -309,6 +322,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error [internal]: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
         return 1
+
+
+def _stdout_gone() -> int:
+    """stdout's reader closed the pipe (``headforge hairstyles list | head``): end quietly, as
+    Unix tools do. stdout is pointed at /dev/null so the exit's final flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE: what a shell reports for a tool ended by a closed pipe
 
 
 if __name__ == "__main__":
