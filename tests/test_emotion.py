@@ -212,7 +212,7 @@ def test_glb_morph_weights_carry_the_emotions(emotional_avatar, tmp_path):
     avatar = emotional_avatar
     fitted = np.array(list(avatar.params["expression"]["fitted_arkit"].values()))
     assert np.allclose(avatar.expression, apply_emotions(fitted, {"happiness": 0.8, "surprise": 0.3}), atol=1e-5)
-    path = avatar.save_zip(tmp_path / "avatar.zip")
+    path = headforge.write_zip(avatar, tmp_path / "avatar.zip")
     with zipfile.ZipFile(path) as z:
         (tmp_path / "a.glb").write_bytes(z.read("avatar.glb"))
         params = json.loads(z.read("params.json"))

@@ -28,7 +28,8 @@ from headforge.hairphoto.styles import CLASS_HEADS, LENGTH_CLASSES, decode, enco
 from headforge.hairphoto.synth import NECK_TOP, Torso, drape_on_torso, make_samples
 from headforge.pipeline import Options, default_reconstructor
 from headforge.render import render_mesh
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
+from headforge.texture.scalp import worn_albedo
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +343,7 @@ def test_hair_iou_does_not_score_hair_behind_the_body(astronaut, astronaut_avata
 def test_the_scalp_under_the_hair_is_painted_in_its_colour(astronaut_avatar):
     avatar = astronaut_avatar
     m = avatar.mesh
-    worn = avatar.worn_albedo()
+    worn = worn_albedo(avatar)
     size = worn.shape[0]
 
     def texel(vertex: int) -> tuple[int, int]:
@@ -358,4 +359,4 @@ def test_the_scalp_under_the_hair_is_painted_in_its_colour(astronaut_avatar):
     assert np.array_equal(worn[nose], avatar.albedo[nose])
     changed = np.any(worn != avatar.albedo, axis=2).mean()
     assert 0.02 < changed < 0.5
-    assert replace(avatar, hair=None).worn_albedo() is avatar.albedo
+    assert worn_albedo(replace(avatar, hair=None)) is avatar.albedo

@@ -79,13 +79,14 @@ def _cmd_backends(args) -> int:
 
 def _cmd_reconstruct(args) -> int:
     from headforge.emotion import parse_emotions
+    from headforge.export.package import write_zip
     from headforge.pipeline import Options, default_reconstructor
 
     emotions = parse_emotions(args.emotion)  # a bad name fails here, before any model loads
     options = Options(texture_size=args.texture_size, keep_expression=args.expression == "keep", emotions=emotions,
                       hair=args.hairstyle or args.hair)
     avatar = default_reconstructor(args.backend, args.model_dir)(Path(args.photo), options)
-    out = avatar.save_zip(args.output)
+    out = write_zip(avatar, args.output)
     p = avatar.params
     print(
         f"wrote {out}: {p['detection']['face_count']} face(s) seen, landmark error "

@@ -22,7 +22,7 @@ from headforge.backends.flame_arkit import ArkitTable
 from headforge.backends.flame_files import LandmarkEmbedding
 from headforge.detection.landmarks import FaceLandmarks
 from headforge.fitting.landmark_fit import facing_weights, rotvec_to_matrix, initial_pose
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.bench.metrics import face_mask_from_landmarks, masked_psnr, masked_ssim
 from headforge.errors import ModelError
 from headforge.headmodel.anny_head import MODEL_NAME
@@ -28,7 +28,7 @@ from headforge.hairphoto.evaluate import hair_iou
 from headforge.hairphoto.mask import PersonSegmenter
 from headforge.io.image import load_photo, working_copy
 from headforge.render import render_mesh
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.texture.trust import FACE_OVAL
 
 EVAL_SIDE = 768

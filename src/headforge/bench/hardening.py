@@ -880,7 +880,7 @@ def hairstyle_import_rows() -> list[Row]:
     """``headforge hairstyles import --name`` with path-like names: refused or sanitised, and no
     file written outside the database's folder."""
     from headforge.hair.database import SCHEMA_VERSION, HairstyleDatabase
-    from headforge.hair.formats import write_usc
+    from headforge.core.strand_formats import write_usc
     from headforge.hair.library import LIBRARY_VERSION, open_library
 
     library = open_library(build=False)

@@ -81,6 +81,7 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
     Returns the one-paragraph text summary that is also printed.
     """
     from headforge.bench.evaluate import Evaluator
+    from headforge.export.package import write_zip
     from headforge.pipeline import Options, Reconstructor
 
     out.mkdir(parents=True, exist_ok=True)
@@ -101,7 +102,7 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
         try:
             avatar = reconstructor(photo, Options(hair="auto" if hair else "none"))
             made = time.perf_counter()
-            avatar.save_zip(out / "zips" / f"{photo.stem}.zip")
+            write_zip(avatar, out / "zips" / f"{photo.stem}.zip")
             total = time.perf_counter() - t
             row.update(ok=True, error=None)
             row["timings_s"] = {**avatar.params["timings_s"], "reconstruct": round(made - t, 4),

@@ -14,11 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.emotion.apply import with_emotions
 from headforge.emotion.mapping import EMOTIONS
 from headforge.render import render_mesh
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 
 PANEL = 360
 COLUMNS = 4

@@ -22,11 +22,12 @@ from typing import BinaryIO
 import numpy as np
 
 import headforge
-from headforge.avatar import Avatar, HeadMesh
+from headforge.core.avatar import Avatar, HeadMesh
 from headforge.export.geometry import split_uv_seams, tangents
 from headforge.render.shading import vertex_normals
 from headforge.export.png import encode_png
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
+from headforge.texture.scalp import worn_albedo
 
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
@@ -257,15 +258,15 @@ def glb_bytes(
     avatar: Avatar, albedo_png: bytes | None = None, normal_png: bytes | None = None
 ) -> bytes:
     """The avatar as a GLB file (a "hair" node after the head when it has hair, and the scalp
-    under it painted: :meth:`Avatar.worn_albedo`). ``albedo_png``/``normal_png``: the
-    already encoded ``avatar.worn_albedo()`` and normal map; encoded from ``avatar`` when
+    under it painted: :func:`headforge.texture.scalp.worn_albedo`). ``albedo_png``/``normal_png``: the
+    already encoded ``worn_albedo(avatar)`` and normal map; encoded from ``avatar`` when
     None."""
     builder = GlbBuilder()
     add_head(
         builder,
         avatar.mesh,
         avatar.expression,
-        encode_png(avatar.worn_albedo()) if albedo_png is None else albedo_png,
+        encode_png(worn_albedo(avatar)) if albedo_png is None else albedo_png,
         encode_png(avatar.normal_map) if normal_png is None else normal_png,
     )
     if avatar.hair is not None and avatar.hair.count:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.render.shading import vertex_normals
 from headforge.export.png import encode_png
 

@@ -1,9 +1,9 @@
 """The avatar zip: GLB, OBJ + MTL + textures, params.json, the emotion mapping, an optional
 preview and, for an avatar with hair, ``hair.data`` (its strands in the USC-HairSalon layout,
-head frame, metres: see :mod:`headforge.hair.formats`).
+head frame, metres: see :mod:`headforge.core.strand_formats`).
 
 ``head_albedo.png`` (the OBJ's) is the bare albedo; the GLB's albedo has the scalp under its
-hair painted in the hair's colour (:meth:`headforge.avatar.Avatar.worn_albedo`).
+hair painted in the hair's colour (:func:`headforge.texture.scalp.worn_albedo`).
 
 Entry names are fixed (``ENTRY_NAMES``); PNGs carry no metadata and zip entries carry a
 fixed timestamp, so the same avatar always gives the same bytes.
@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.emotion.mapping import MAPPING_PATH, load_mapping
 from headforge.export.gltf import glb_bytes
 from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME, obj_files
 from headforge.export.png import encode_png
-from headforge.hair.formats import write_usc
+from headforge.core.strand_formats import write_usc
+from headforge.texture.scalp import worn_albedo
 
 HAIR_NAME = "hair.data"
 ENTRY_NAMES = (
@@ -54,7 +55,7 @@ def zip_entries(avatar: Avatar) -> dict[str, bytes]:
     mapping, :mod:`headforge.emotion`) when the morph targets are its ARKit actions;
     preview.png only when there is one; hair.data when the avatar has hair."""
     params = params_json(avatar.params)  # first: the cheapest step that can fail
-    worn = avatar.worn_albedo()
+    worn = worn_albedo(avatar)
     images = {"bare": avatar.albedo, "normal": avatar.normal_map, "preview": avatar.preview}
     if worn is not avatar.albedo:
         images["worn"] = worn

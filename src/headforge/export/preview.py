@@ -4,9 +4,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.render import render_mesh, render_strands
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
+from headforge.texture.scalp import worn_albedo
 
 PANEL = 320
 VIEW_YAWS = (0.0, 40.0, 90.0)
@@ -31,7 +32,7 @@ def avatar_view(avatar: Avatar, yaw_deg: float, size: int = PANEL, pitch_deg: fl
     cam = Camera.orbit(size, size, yaw_deg, pitch_deg, VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET)
     m = avatar.mesh
     head = render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
-                       texture=avatar.worn_albedo(), normal_map=avatar.normal_map)
+                       texture=worn_albedo(avatar), normal_map=avatar.normal_map)
     if avatar.hair is None or avatar.hair.count == 0:
         return head.image
     return render_strands(avatar.hair.strands, cam, colors=avatar.hair.colors, base=head).image

@@ -20,7 +20,7 @@ import torch
 
 from headforge.detection.landmarks import FaceLandmarks
 from headforge.headmodel.anny_head import HeadModel
-from headforge.render.camera import FRONT, Camera
+from headforge.core.camera import FRONT, Camera
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Strand hair: procedural hairstyles, a hairstyle database, imports and try-on on any head.
 
-A hairstyle (:class:`headforge.hair.strands.Hairstyle`) is N strands of P points (head frame,
+A hairstyle (:class:`headforge.core.strands.Hairstyle`) is N strands of P points (head frame,
 metres, Y up, the face along +Z) rooted on the triangles of a head. Modules, in the order
 hair is made and used:
 
@@ -37,7 +37,7 @@ def thumbnail(name: str) -> bytes:
 
 
 def try_on(avatar, name: str, max_strands: int | None = None):
-    """``avatar`` (:class:`headforge.avatar.Avatar`) wearing style ``name`` on its fitted head
+    """``avatar`` (:class:`headforge.core.avatar.Avatar`) wearing style ``name`` on its fitted head
     (``max_strands``: at most this many strands, for a light preview)."""
     from headforge.hair.tryon import try_on as _try_on
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from headforge.hair.collision import MARGIN, Collider, HeadShape, settle
 from headforge.hair.scalp import HEAD_CENTRE, azimuth_deg, root_points, sample_surface, spread_samples
-from headforge.hair.strands import Hairstyle, empty_hairstyle, resample, strand_colors
+from headforge.core.strands import Hairstyle, empty_hairstyle, resample, strand_colors
 
 PARTINGS = {"none": None, "left": 0.032, "centre": 0.0, "right": -0.032}  # parting line x (m)
 TIES = ("none", "ponytail", "bun")

@@ -26,11 +26,11 @@ from headforge.hair.catalog import COLORS, SPECS, StyleSpec, length_tag, spec, s
 from headforge.hair.database import SCHEMA_VERSION, HairstyleDatabase, HairstyleRecord
 from headforge.hair.densify import DENSE_STRANDS, densify
 from headforge.hair.fit import fit_hairstyle
-from headforge.hair.formats import read_strands
+from headforge.core.strand_formats import read_strands
 from headforge.hair.generator import generate_guides
 from headforge.hair.importer import import_strands
 from headforge.hair.reference import ReferenceHead, reference_head
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.hair.thumbnails import contact_sheet, thumbnail
 from headforge.paths import cache_dir
 

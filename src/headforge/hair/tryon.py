@@ -2,7 +2,7 @@
 
 The head is not fitted again: an avatar zip's head files (OBJ, MTL, textures, the emotion
 mapping) are copied byte for byte, its GLB keeps the head node's bytes but for its albedo
-(the scalp painted under the new hair: :meth:`Avatar.worn_albedo`) and gets a new "hair"
+(the scalp painted under the new hair: :func:`headforge.texture.scalp.worn_albedo`) and gets a new "hair"
 node, and ``hair.data``, ``params.json`` (its ``hair`` block) and the preview's avatar
 panels are replaced. For the default head model the neutral head is rebuilt from ``params.json``'s
 identity; for other models it is read from ``head.obj`` (with the photo's expression).
@@ -19,17 +19,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from headforge.avatar import Avatar, HeadMesh
+from headforge.core.avatar import Avatar, HeadMesh
 from headforge.errors import BadImageError
 from headforge.export.gltf import ALBEDO_IMAGE, add_hair, parse_glb, with_image, without_node
 from headforge.export.package import HAIR_NAME, params_json, write_entries
 from headforge.export.png import encode_png
 from headforge.export.preview import PANEL, VIEW_YAWS, avatar_view
 from headforge.hair.fit import fit_on_head
-from headforge.hair.formats import write_usc
+from headforge.core.strand_formats import write_usc
 from headforge.hair.library import load_hairstyle
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.headmodel.anny_head import MODEL_NAME, load_head_model
+from headforge.texture.scalp import worn_albedo
 
 
 def try_on(avatar: Avatar, name: str, library: str | Path | None = None,
@@ -61,7 +62,7 @@ def tryon_zip(source: str | Path, name: str, output: str | Path, library: str | 
     entries = _read_entries(source)
     dressed = try_on(read_avatar(entries), name, library)
     glb = with_image(without_node(parse_glb(entries["avatar.glb"]), "hair"), ALBEDO_IMAGE,
-                     encode_png(dressed.worn_albedo()))
+                     encode_png(worn_albedo(dressed)))
     add_hair(glb, dressed.hair)
     entries["avatar.glb"] = glb.to_bytes()
     entries["params.json"] = params_json(dressed.params)

@@ -22,7 +22,7 @@ from headforge.fitting.landmark_fit import head_angles_deg
 from headforge.hair.generator import HairParams
 from headforge.hair.reference import reference_head
 from headforge.hair.registration import register_surfaces
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.hairphoto.align import BORDER, Alignment, align_face
 from headforge.hairphoto.features import crop_orientation, network_input
 from headforge.hairphoto.grow import carried_style, grow_style, photo_scalp
@@ -31,7 +31,7 @@ from headforge.hairphoto.model import Prediction, load_model, predict
 from headforge.hairphoto.refine import behind_body, carve, drape, hair_colour, measured, refine_style, spread
 from headforge.hairphoto.styles import LENGTH_CLASSES, bald, decode, length_class, lengthened
 from headforge.render import render_mesh
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.mesh import Render
 
 STRANDS = dict(guides=300, points=24, count=4000)  # the finished style's strand budget

@@ -22,7 +22,7 @@ import numpy as np
 
 from headforge.fitting.landmark_fit import head_angles_deg
 from headforge.hair.generator import HairParams
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.hairphoto.align import BORDER, CROP, align_face
 from headforge.hairphoto.features import crop_orientation, network_input
 from headforge.hairphoto.grow import grow_style
@@ -30,7 +30,7 @@ from headforge.hairphoto.styles import encode, sample_style
 from headforge.headmodel.anny_head import load_head_model
 from headforge.headmodel.landmark_embedding import load_landmark_embedding
 from headforge.render import render_mesh, render_strands
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.texture.trust import FACE_OVAL
 
 # Base hair colours (sRGB): black, dark brown, brown, auburn, red, dark blond, blond, grey.

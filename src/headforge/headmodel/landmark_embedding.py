@@ -102,7 +102,7 @@ def embed_by_rendering(vertices: np.ndarray, faces: np.ndarray, colours: np.ndar
 
     from headforge.detection.landmarks import FaceDetector
     from headforge.render import render_mesh
-    from headforge.render.camera import Camera
+    from headforge.core.camera import Camera
 
     mesh = trimesh.Trimesh(vertices, faces, process=False)
     detector = FaceDetector()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from headforge.render import shading
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.raster import Fragments, rasterize
 
 

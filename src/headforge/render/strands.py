@@ -5,7 +5,7 @@ import numpy as np
 
 from headforge.render import shading
 from headforge.render.batching import chunk_ranges, expand
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.mesh import Render
 
 _MAX_SAMPLES = 1 << 20  # line samples expanded at once (~60 bytes each)

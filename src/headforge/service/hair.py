@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import headforge.hair as library
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.errors import UnknownHairstyleError
 
 AUTO, NONE = "auto", "none"

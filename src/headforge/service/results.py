@@ -16,11 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from headforge.avatar import Avatar, HeadMesh
+from headforge.core.avatar import Avatar, HeadMesh
 from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME
 from headforge.export.package import params_json, write_zip
-from headforge.hair.strands import Hairstyle
-from headforge.render.camera import Camera
+from headforge.core.strands import Hairstyle
+from headforge.core.camera import Camera
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.raster import rasterize, rasterize_uv
 
 VISIBILITY_TOLERANCE_M = 0.004
