@@ -25,7 +25,8 @@ from headforge.hair.fit import fit_hairstyle, fit_on_head, fit_to_mesh
 from headforge.core.strand_formats import read_hair, read_strands, read_usc, write_hair, write_usc
 from headforge.hair.generator import BROW_HEIGHT, FACE_HALF_WIDTH, generate_guides
 from headforge.hair.library import add_imported, load_hairstyle, open_library, seed_of
-from headforge.hair.meshquery import closest_points, points_inside
+from headforge.core.geometry import closest_points
+from headforge.hair.meshquery import points_inside
 from headforge.hair.reference import reference_head
 from headforge.core.strands import Hairstyle, decode_strands, encode_strands, resample
 from headforge.hair.tryon import read_avatar, try_on, tryon_zip

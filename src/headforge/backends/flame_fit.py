@@ -21,7 +21,8 @@ from headforge.backends.flame import FlameModel
 from headforge.backends.flame_arkit import ArkitTable
 from headforge.backends.flame_files import LandmarkEmbedding
 from headforge.detection.landmarks import FaceLandmarks
-from headforge.fitting.landmark_fit import facing_weights, rotvec_to_matrix, initial_pose
+from headforge.core.geometry import interpolate, rotation_matrices
+from headforge.fitting.landmark_fit import facing_weights, initial_pose
 from headforge.core.camera import Camera
 
 
@@ -145,7 +146,7 @@ def fit_flame(model: FlameModel, embedding: LandmarkEmbedding, detected: FaceLan
     def landmarks_3d() -> torch.Tensor:
         _, expression, jaw, eyes = native()
         v = model(shape[None], expression[None], model.pose(neck[None], jaw[None], eyes[None]), ids)[0]
-        return torch.einsum("nkc,nk->nc", v[local], bary)
+        return interpolate(v, local, bary)
 
     with torch.no_grad():
         rvec, tvec = initial_pose(landmarks_3d().numpy(), points[:, :2], focal0, c_np)
@@ -154,7 +155,7 @@ def fit_flame(model: FlameModel, embedding: LandmarkEmbedding, detected: FaceLan
     log_focal = torch.zeros((), requires_grad=True)
 
     def project(v):
-        x = v @ rotvec_to_matrix(rot).T + trans
+        x = v @ rotation_matrices(rot).T + trans
         f = focal0 * torch.exp(log_focal)
         return x[:, :2] / x[:, 2:3] * f + c, x, f
 
@@ -197,7 +198,7 @@ def fit_flame(model: FlameModel, embedding: LandmarkEmbedding, detected: FaceLan
 
     with torch.no_grad():
         uv, _, f = project(landmarks_3d())
-        r = rotvec_to_matrix(rot).numpy().astype(np.float64)
+        r = rotation_matrices(rot).numpy().astype(np.float64)
         w, expression, jaw, eyes = native()
     error = float(np.linalg.norm(uv.numpy() - points[:, :2], axis=1).mean() / diag)
     camera = Camera(width, height, float(f), float(c_np[0]), float(c_np[1]), r, trans.detach().numpy().astype(np.float64))

@@ -62,7 +62,7 @@ def contact_sheet(renders: dict[str, np.ndarray], columns: int = COLUMNS) -> np.
 
 def main(argv: list[str] | None = None) -> int:
     import headforge
-    from headforge.export.png import encode_png
+    from headforge.core.images import encode_png
 
     parser = argparse.ArgumentParser(description="Render the emotion contact sheet.")
     parser.add_argument("--out", type=Path, default=Path("docs/emotions.png"))

@@ -25,7 +25,7 @@ import headforge
 from headforge.core.avatar import Avatar, HeadMesh
 from headforge.export.geometry import split_uv_seams, tangents
 from headforge.render.shading import vertex_normals
-from headforge.export.png import encode_png
+from headforge.core.images import encode_png
 from headforge.core.strands import Hairstyle
 from headforge.texture.scalp import worn_albedo
 

@@ -10,10 +10,7 @@ fixed timestamp, so the same avatar always gives the same bytes.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,9 +21,10 @@ from headforge.core.avatar import Avatar
 from headforge.emotion.mapping import MAPPING_PATH, load_mapping
 from headforge.export.gltf import glb_bytes
 from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME, obj_files
-from headforge.export.png import encode_png
+from headforge.core.images import encode_png
 from headforge.core.strand_formats import write_usc
 from headforge.texture.scalp import worn_albedo
+from headforge.core.files import atomic_file
 
 HAIR_NAME = "hair.data"
 ENTRY_NAMES = (
@@ -88,21 +86,10 @@ def write_entries(entries: dict[str, bytes], path: str | Path) -> Path:
     """Write {entry name: content} as an avatar zip at ``path``, atomically (as
     :func:`write_zip`), and return ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            with zipfile.ZipFile(file, "w") as archive:
-                for name, data in entries.items():
-                    # The level must be given per entry: a ZipInfo ignores the archive's.
-                    archive.writestr(_entry_info(name), data, compresslevel=DEFLATE_LEVEL)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_folder(path.parent)
+    with atomic_file(path) as file, zipfile.ZipFile(file, "w") as archive:
+        for name, data in entries.items():
+            # The level must be given per entry: a ZipInfo ignores the archive's.
+            archive.writestr(_entry_info(name), data, compresslevel=DEFLATE_LEVEL)
     return path
 
 
@@ -122,12 +109,3 @@ def _builtin(value: object) -> object:
         return value.item()
     raise TypeError(f"params value of type {type(value).__name__} is not JSON-serialisable")
 
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable where the OS allows syncing a directory."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

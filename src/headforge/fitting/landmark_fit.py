@@ -21,6 +21,7 @@ import torch
 from headforge.detection.landmarks import FaceLandmarks
 from headforge.headmodel.anny_head import HeadModel
 from headforge.core.camera import FRONT, Camera
+from headforge.core.geometry import interpolate, rotation_matrices
 
 
 @dataclass
@@ -72,39 +73,18 @@ def head_angles_deg(rotation: np.ndarray) -> dict[str, float]:
     return {"yaw": float(yaw), "pitch": float(pitch), "roll": float(roll)}
 
 
-def rotvec_to_matrix(r: torch.Tensor) -> torch.Tensor:
-    """(3,) axis-angle -> (3, 3) rotation (Rodrigues), differentiable at 0."""
-    theta2 = (r * r).sum()
-    theta = torch.sqrt(theta2 + 1e-12)
-    k = torch.zeros(3, 3, dtype=r.dtype)
-    k = torch.stack(
-        [
-            torch.stack([k[0, 0], -r[2], r[1]]),
-            torch.stack([r[2], k[1, 1], -r[0]]),
-            torch.stack([-r[1], r[0], k[2, 2]]),
-        ]
-    )
-    a = torch.sin(theta) / theta
-    b = (1 - torch.cos(theta)) / (theta2 + 1e-12)
-    return torch.eye(3, dtype=r.dtype) + a * k + b * (k @ k)
-
-
 def landmark_basis(model: HeadModel, faces: np.ndarray, bary: np.ndarray) -> dict[str, np.ndarray]:
     """Basis rows of the model evaluated at surface points (face index + barycentric).
 
     Returns arrays shaped like the model's with V replaced by the number of points N.
     """
     tri = model.faces[faces]  # (N, 3)
-
-    def at(x: np.ndarray) -> np.ndarray:
-        return np.einsum("...nkc,nk->...nc", x[..., tri, :], bary)
-
     return {
-        "template": at(model.template),
-        "phenotype": at(model.phenotype_basis),
-        "local_pos": at(model.local_pos),
-        "local_neg": at(model.local_neg),
-        "action": at(model.action_basis),
+        "template": interpolate(model.template, tri, bary),
+        "phenotype": interpolate(model.phenotype_basis, tri, bary),
+        "local_pos": interpolate(model.local_pos, tri, bary),
+        "local_neg": interpolate(model.local_neg, tri, bary),
+        "action": interpolate(model.action_basis, tri, bary),
     }
 
 
@@ -171,7 +151,7 @@ def fit_landmarks(
         return basis["template"] + v.reshape(n_points, 3)
 
     def project(v):
-        x = v @ rotvec_to_matrix(rot).T + trans
+        x = v @ rotation_matrices(rot).T + trans
         f = focal0 * torch.exp(log_focal)
         return x[:, :2] / x[:, 2:3] * f + c, x, f
 
@@ -212,7 +192,7 @@ def fit_landmarks(
 
     with torch.no_grad():
         uv, _, f = project(landmarks_3d(True))
-        r = rotvec_to_matrix(rot).numpy().astype(np.float64)
+        r = rotation_matrices(rot).numpy().astype(np.float64)
     uv = uv.numpy()
     error = float(np.linalg.norm(uv - detected.points[:, :2], axis=1).mean() / diag)
     camera = Camera(width, height, float(f), float(centre[0]), float(centre[1]), r, trans.detach().numpy().astype(np.float64))
@@ -238,6 +218,6 @@ def facing_weights(x, rot, emb_faces, model) -> torch.Tensor:
     verts = torch.from_numpy(model.template)
     n = torch.cross(verts[tri[:, 1]] - verts[tri[:, 0]], verts[tri[:, 2]] - verts[tri[:, 0]], dim=1)
     n = n / n.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    n_cam = n @ rotvec_to_matrix(rot).T
+    n_cam = n @ rotation_matrices(rot).T
     to_cam = -x / x.norm(dim=1, keepdim=True)
     return (n_cam * to_cam).sum(1).clamp(0.2, 1.0)

@@ -16,14 +16,12 @@ import time
 import zipfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from headforge.core.avatar import Avatar, HeadMesh
-from headforge.errors import BadImageError
 from headforge.export.gltf import ALBEDO_IMAGE, add_hair, parse_glb, with_image, without_node
 from headforge.export.package import HAIR_NAME, params_json, write_entries
-from headforge.export.png import encode_png
+from headforge.core.images import decode_png, encode_png
 from headforge.export.preview import PANEL, VIEW_YAWS, avatar_view
 from headforge.hair.fit import fit_on_head
 from headforge.core.strand_formats import write_usc
@@ -80,8 +78,8 @@ def read_avatar(entries: dict[str, bytes]) -> Avatar:
     params = json.loads(entries["params.json"])
     posed, faces, uvs, face_uvs = _read_obj(entries["head.obj"].decode())
     mesh, expression = _neutral_mesh(params, posed, faces, uvs, face_uvs)
-    preview = _png(entries["preview.png"]) if "preview.png" in entries else None
-    return Avatar(mesh, expression, _png(entries["head_albedo.png"]), _png(entries["head_normal.png"]),
+    preview = decode_png(entries["preview.png"], ZIP_IMAGE) if "preview.png" in entries else None
+    return Avatar(mesh, expression, decode_png(entries["head_albedo.png"], ZIP_IMAGE), decode_png(entries["head_normal.png"], ZIP_IMAGE),
                   params=params, preview=preview)
 
 
@@ -121,10 +119,3 @@ def _read_obj(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     uvs = np.loadtxt(io.StringIO("\n".join(vt)), np.float32, ndmin=2)
     corners = np.loadtxt(io.StringIO("\n".join(f)), np.int64, ndmin=2).reshape(len(f), 3, -1) - 1
     return vertices, corners[:, :, 0].astype(np.int32), uvs, corners[:, :, 1].astype(np.int32)
-
-
-def _png(data: bytes) -> np.ndarray:
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise BadImageError("an image in the avatar zip is unreadable")
-    return np.ascontiguousarray(bgr[:, :, ::-1])

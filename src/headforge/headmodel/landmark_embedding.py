@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from headforge.errors import ModelError
+from headforge.core.geometry import closest_points
 
 EMBEDDING_PATH = Path(__file__).parent / "data" / "anny_mediapipe478.npz"
 VIEWS = [(0, 0), (-20, 0), (20, 0), (0, -12), (0, 12)]  # (yaw, pitch) degrees
@@ -53,32 +54,6 @@ def _snap_to_surface(px: np.ndarray, face_image: np.ndarray, depth: np.ndarray, 
     snapped = np.stack([ix[px[:, 1], px[:, 0]], iy[px[:, 1], px[:, 0]]], 1)
     front = minimum_filter(np.where(ok, depth, np.inf), size=5)
     return snapped, front[snapped[:, 1], snapped[:, 0]]
-
-
-def closest_surface_points(mesh, points: np.ndarray, allowed: np.ndarray | None = None):
-    """Face index (N,) and closest point (N, 3) on the trimesh ``mesh`` for each of the (N, 3)
-    points, searched among the faces around the 8 nearest vertices (of the ``allowed`` (F,)
-    bool faces, when given)."""
-    import trimesh
-    from scipy.spatial import cKDTree
-
-    usable = np.arange(len(mesh.vertices))
-    if allowed is not None:
-        usable = np.unique(np.asarray(mesh.faces)[allowed])
-    _, near = cKDTree(mesh.vertices[usable]).query(points, k=8)
-    near = usable[near]
-    vertex_faces = mesh.vertex_faces
-    face_idx = np.zeros(len(points), np.int64)
-    closest = np.zeros_like(points)
-    for i, p in enumerate(points):
-        cand = np.unique(vertex_faces[near[i]])
-        cand = cand[cand >= 0]
-        if allowed is not None:
-            cand = cand[allowed[cand]]
-        c = trimesh.triangles.closest_point(mesh.triangles[cand], np.repeat(p[None], len(cand), 0))
-        j = np.argmin(np.linalg.norm(c - p, axis=1))
-        face_idx[i], closest[i] = cand[j], c[j]
-    return face_idx, closest
 
 
 def embed_by_rendering(vertices: np.ndarray, faces: np.ndarray, colours: np.ndarray,
@@ -139,10 +114,8 @@ def embed_by_rendering(vertices: np.ndarray, faces: np.ndarray, colours: np.ndar
         p = np.array([a for a, _ in s])
         w = np.array([b for _, b in s]) ** 2
         points[i] = (p * w[:, None]).sum(0) / w.sum()
-    face_idx, closest = closest_surface_points(mesh, points)
+    face_idx, bary, _ = closest_points(vertices, faces, points)
     for allowed, rows in ((skin_faces, np.arange(468)), (eye_faces, np.arange(468, 478))):
         if allowed is not None:
-            face_idx[rows], closest[rows] = closest_surface_points(mesh, points[rows], allowed)
-    bary = np.clip(trimesh.triangles.points_to_barycentric(mesh.triangles[face_idx], closest), 0, 1)
-    bary /= bary.sum(1, keepdims=True)
+            face_idx[rows], bary[rows], _ = closest_points(vertices, faces, points[rows], np.flatnonzero(allowed))
     return face_idx.astype(np.int32), bary.astype(np.float32)

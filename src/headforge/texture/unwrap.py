@@ -16,6 +16,7 @@ from scipy.spatial import cKDTree
 
 from headforge.core.camera import Camera
 from headforge.render.raster import rasterize, rasterize_uv
+from headforge.core.geometry import interpolate
 
 VISIBILITY_TOLERANCE_M = 0.004
 MIN_FACING = 0.2
@@ -69,10 +70,9 @@ def build_texel_map(vertices, faces, uvs, face_uvs, size: int) -> TexelMap:
     ok = mf >= 0
     f, mf, b = texel_face[ok], mf[ok], texel_bary[ok]
     # Barycentric weight of the mirror face's corner k is the weight of the corner mapped to it.
-    uv_corners = uvs[face_uvs[mf]]  # (n, 3, 2) in the mirror face's own corner order
     mb = np.zeros_like(b)
     np.put_along_axis(mb, order[f], b, axis=1)
-    muv = np.einsum("nk,nkc->nc", mb, uv_corners)
+    muv = interpolate(uvs, face_uvs[mf], mb)  # corners in the mirror face's own order
     mirror[ys[ok], xs[ok]] = np.stack([muv[:, 0] * size - 0.5, (1 - muv[:, 1]) * size - 0.5], 1)
     return TexelMap(size, face >= 0, ys, xs, texel_face, texel_bary, mirror)
 
@@ -94,8 +94,9 @@ def unwrap_texture(
     h, w = photo.shape[:2]
     size = texels.size
     ys, xs, b = texels.rows, texels.cols, texels.bary
-    tri = vertices[faces[texels.face]].astype(np.float32)  # (n, 3, 3)
-    points = np.einsum("nk,nkc->nc", b, tri)
+    corners, v32 = faces[texels.face], vertices.astype(np.float32)
+    tri = v32[corners]  # (n, 3, 3)
+    points = interpolate(v32, corners, b)
     cam_points = camera.to_camera(points)
     pix = camera.project(points)
 
