@@ -30,6 +30,8 @@ from headforge.core.strands import Hairstyle
 from headforge.headmodel.anny_head import MODEL_NAME, load_head_model
 from headforge.texture.scalp import worn_albedo
 
+ZIP_IMAGE = "an image in the avatar zip"  # names an unreadable image in its error
+
 
 def try_on(avatar: Avatar, name: str, library: str | Path | None = None,
            max_strands: int | None = None) -> Avatar:

@@ -16,14 +16,17 @@ AUTO, NONE = "auto", "none"
 
 
 @dataclass(frozen=True)
-class Hairstyle:
+class HairstyleSummary:
+    """A style the library offers: its id and display name (the strands are
+    :class:`headforge.core.strands.Hairstyle`)."""
+
     id: str
     name: str
 
 
-def catalogue() -> list[Hairstyle]:
+def catalogue() -> list[HairstyleSummary]:
     """Every style the library offers, in its order."""
-    return [Hairstyle(record.id, record.name) for record in library.list_hairstyles()]
+    return [HairstyleSummary(record.id, record.name) for record in library.list_hairstyles()]
 
 
 def thumbnail(style_id: str) -> bytes:
