@@ -203,7 +203,7 @@ def test_usc_round_trip():
     assert [len(s) for s in read_strands(write_usc(ragged)).strands] == [3, 12]
 
 
-def test_hair_round_trip_with_colours():
+def test_hair_round_trip_with_colors():
     strands = _strands()
     colors = np.random.default_rng(1).random((20, 3)).astype(np.float32)
     data = write_hair(strands, colors, info="made by headforge")

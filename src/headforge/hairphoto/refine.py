@@ -246,7 +246,7 @@ def carve_strands(strands: np.ndarray, camera: Camera, head: Render, mask: np.nd
     return prefix(strands, fraction)
 
 
-def hair_colour(crop: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+def hair_color(crop: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     """(3,) uint8 sRGB base colour of the hair: the per-channel median of the (S, S, 3)
     ``crop`` over the ``mask`` shrunk away from its border, highlights (top tenth of the
     lightness) and deep shadows (bottom tenth) left out. None when too little hair shows."""

@@ -28,7 +28,7 @@ from headforge.hairphoto.features import crop_orientation, network_input
 from headforge.hairphoto.grow import carried_style, grow_style, photo_scalp
 from headforge.hairphoto.mask import HairMask, PersonSegmenter, body_mask, hair_mask, runs_off_below_chin
 from headforge.hairphoto.model import Prediction, load_model, predict
-from headforge.hairphoto.refine import behind_body, carve, drape, hair_colour, measured, refine_style, spread
+from headforge.hairphoto.refine import behind_body, carve, drape, hair_color, measured, refine_style, spread
 from headforge.hairphoto.styles import LENGTH_CLASSES, bald, decode, length_class, lengthened
 from headforge.render import render_mesh
 from headforge.core.camera import Camera
@@ -36,7 +36,7 @@ from headforge.render.mesh import Render
 
 STRANDS = dict(guides=300, points=24, count=4000)  # the finished style's strand budget
 MIN_HAIR = 0.002  # a mask under this share of the crop is no hair
-DEFAULT_COLOUR = np.array([60, 42, 30], np.uint8)
+DEFAULT_COLOR = np.array([60, 42, 30], np.uint8)
 # The strand renderer's light and root darkening make hair look this much darker than its
 # base colour (measured on synthetic renders); the photo's colour is divided by it.
 SHADING = 0.9
@@ -118,8 +118,8 @@ class PhotoHairReader:
         mask = hair_mask(crop, alignment.to_crop(landmarks), valid, person)
         lap("mask")
         cam = alignment.camera(camera)
-        color = hair_colour(crop, mask.hair)
-        color = DEFAULT_COLOUR if color is None else np.clip(color / SHADING, 0, 255).astype(np.uint8)
+        color = hair_color(crop, mask.hair)
+        color = DEFAULT_COLOR if color is None else np.clip(color / SHADING, 0, 255).astype(np.uint8)
         if mask.hair.mean() < MIN_HAIR:
             params = bald(**STRANDS)
             style = grow_style(params, vertices, faces, color)

@@ -35,7 +35,7 @@ from headforge.texture.trust import FACE_OVAL
 from headforge.core.geometry import interpolate, rotation_x, rotation_y, rotation_z
 
 # Base hair colours (sRGB): black, dark brown, brown, auburn, red, dark blond, blond, grey.
-HAIR_COLOURS = np.array([[25, 20, 18], [55, 38, 28], [95, 65, 42], [120, 55, 30], [165, 80, 40],
+HAIR_COLORS = np.array([[25, 20, 18], [55, 38, 28], [95, 65, 42], [120, 55, 30], [165, 80, 40],
                          [150, 115, 70], [215, 185, 130], [170, 165, 160]], np.float64)
 SKIN_TONES = np.array([[245, 205, 180], [225, 175, 140], [190, 140, 105], [140, 95, 65], [95, 62, 45]], np.float64)
 GUIDES, POINTS, STRANDS = 200, 20, 3000  # guide strands, points per strand, dense strands
@@ -253,7 +253,7 @@ def _view(rng, params, style, vertices, values, classes, size) -> Sample:
     lm = photo_cam.project(landmarks_3d(vertices))
     alignment = align_face(lm, size)
     cam = alignment.camera(photo_cam)
-    hair_rgb = np.clip(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))] * rng.uniform(0.8, 1.2, 3), 0, 255)
+    hair_rgb = np.clip(HAIR_COLORS[rng.integers(len(HAIR_COLORS))] * rng.uniform(0.8, 1.2, 3), 0, 255)
     colors = np.clip(style.colors.astype(np.float64) / 128 * hair_rgb, 0, 255).astype(np.uint8)
     skin = np.clip(SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.1, 3), 0, 255)
     torso = Torso.random(rng)

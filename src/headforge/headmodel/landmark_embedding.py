@@ -29,18 +29,18 @@ def load_landmark_embedding(path: Path = EMBEDDING_PATH) -> tuple[np.ndarray, np
         raise ModelError(f"landmark embedding {path} is missing or unreadable: {e}") from e
 
 
-def head_colours(vertices: np.ndarray, eyes: np.ndarray) -> np.ndarray:
+def head_colors(vertices: np.ndarray, eyes: np.ndarray) -> np.ndarray:
     """(V, 3) uint8 vertex colours for :func:`embed_by_rendering`: skin everywhere, white
     eyeballs (``eyes``: (V,) bool) with a dark iris disc facing forward."""
-    colours = np.tile(SKIN, (len(vertices), 1))
-    colours[eyes] = 235
+    colors = np.tile(SKIN, (len(vertices), 1))
+    colors[eyes] = 235
     for side in (vertices[:, 0] > 0, vertices[:, 0] < 0):
         sel = eyes & side
         centre = vertices[sel].mean(0)
         front = vertices[sel][:, 2].max()
         iris = sel & (vertices[:, 2] > front - 0.0035) & (np.linalg.norm(vertices[:, :2] - centre[:2], axis=1) < 0.0065)
-        colours[iris] = (60, 45, 35)
-    return colours
+        colors[iris] = (60, 45, 35)
+    return colors
 
 
 def _snap_to_surface(px: np.ndarray, face_image: np.ndarray, depth: np.ndarray, allowed: np.ndarray):
@@ -56,7 +56,7 @@ def _snap_to_surface(px: np.ndarray, face_image: np.ndarray, depth: np.ndarray, 
     return snapped, front[snapped[:, 1], snapped[:, 0]]
 
 
-def embed_by_rendering(vertices: np.ndarray, faces: np.ndarray, colours: np.ndarray,
+def embed_by_rendering(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray,
                        check_png: Path | None = None, skin_faces: np.ndarray | None = None,
                        eye_faces: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(faces (478,) int32, bary (478, 3) float32) of mediapipe's landmarks on a neutral head.
@@ -84,7 +84,7 @@ def embed_by_rendering(vertices: np.ndarray, faces: np.ndarray, colours: np.ndar
     samples = [[] for _ in range(478)]
     for yaw, pitch in VIEWS:
         cam = Camera.orbit(RENDER_SIZE, RENDER_SIZE, yaw, pitch, distance=0.7, fov_deg=22, target=np.array([0, -0.02, 0]))
-        r = render_mesh(vertices, faces, cam, vertex_colors=colours, background=(90, 110, 130))
+        r = render_mesh(vertices, faces, cam, vertex_colors=colors, background=(90, 110, 130))
         lm = detector(r.image).points[:, :2]
         if check_png is not None and (yaw, pitch) == (0, 0):
             img = cv2.cvtColor(r.image, cv2.COLOR_RGB2BGR)

@@ -117,26 +117,26 @@ def unwrap_texture(
     weight = np.clip((facing - MIN_FACING) / (1 - MIN_FACING), 0, 1) ** 0.5
     weight *= visible * trust_mask[ty, tx]
 
-    colour = np.zeros((size, size, 3), np.float32)
+    color = np.zeros((size, size, 3), np.float32)
     observed = np.zeros((size, size), np.float32)
     map_x = np.full((size, size), -1, np.float32)
     map_y = np.full((size, size), -1, np.float32)
     map_x[ys, xs], map_y[ys, xs] = pix[:, 0], pix[:, 1]
     sampled = cv2.remap(photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    colour[ys, xs] = sampled[ys, xs]
+    color[ys, xs] = sampled[ys, xs]
     observed[ys, xs] = weight
 
     # Symmetry: a hidden texel borrows its mirror texel's colour, trusted a little less.
     mx, my = texels.mirror[..., 0], texels.mirror[..., 1]
-    mirrored = cv2.remap(colour, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    mirrored = cv2.remap(color, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     mirrored_w = cv2.remap(observed, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     mirrored_w *= MIRROR_TRUST * (mx >= 0)
     total = observed + mirrored_w * (1 - observed)
-    blend = np.where(total[..., None] > 0, (colour * observed[..., None] + mirrored * (mirrored_w * (1 - observed))[..., None]) / np.maximum(total, 1e-6)[..., None], 0)
+    blend = np.where(total[..., None] > 0, (color * observed[..., None] + mirrored * (mirrored_w * (1 - observed))[..., None]) / np.maximum(total, 1e-6)[..., None], 0)
 
     # Skin tone: robust median of well-observed texels, a weak everywhere-prior for the fill.
     good = observed > 0.7
-    tone = np.median(colour[good], axis=0) if good.sum() > 50 else np.array([180, 140, 120], np.float32)
+    tone = np.median(color[good], axis=0) if good.sum() > 50 else np.array([180, 140, 120], np.float32)
     prior_w = PRIOR_WEIGHT * texels.inside
     weights = total + prior_w * (1 - total)
     data = blend * total[..., None] + tone * (prior_w * (1 - total))[..., None]
