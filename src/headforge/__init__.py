@@ -3,9 +3,8 @@
     avatar = headforge.reconstruct("photo.jpg")
     headforge.write_zip(avatar, "avatar.zip")
 """
-__version__ = "0.1.0"
-
-from headforge.errors import HeadforgeError  # noqa: E402
+from headforge.errors import HeadforgeError
+from headforge.version import __version__
 
 
 def reconstruct(image, **options):

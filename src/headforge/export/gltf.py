@@ -21,13 +21,13 @@ from typing import BinaryIO
 
 import numpy as np
 
-import headforge
 from headforge.core.avatar import Avatar, HeadMesh
 from headforge.export.geometry import split_uv_seams, tangents
 from headforge.render.shading import vertex_normals
 from headforge.core.images import encode_png
 from headforge.core.strands import Hairstyle
 from headforge.texture.scalp import worn_albedo
+from headforge.version import __version__
 
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
@@ -41,7 +41,7 @@ _LINEAR, _LINEAR_MIPMAP_LINEAR, _CLAMP_TO_EDGE = 9729, 9987, 33071
 
 def generator_name() -> str:
     """``asset.generator``: "headforge <version>", or "headforge" when no version is set."""
-    version = getattr(headforge, "__version__", None)
+    version = __version__
     return f"headforge {version}" if version else "headforge"
 
 
