@@ -9,19 +9,18 @@ import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
+from conftest import CHROMIUM
 from webhelpers import encoded
 
 from headforge.bench.serving import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (scripts/install.sh installs it)")
+pytestmark = pytest.mark.usefixtures("needs_chromium")  # skipped without Chromium; failed under CI=true
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",

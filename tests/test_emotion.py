@@ -153,10 +153,8 @@ def test_no_eyelid_or_lip_crossing_on_a_grid(mapping):
     assert max(p.closure(model, mapping(GRID)).max() for p in pairs) > 1.1
 
 
-def test_browser_evaluator_gives_the_servers_result(mapping, tmp_path):
+def test_browser_evaluator_gives_the_servers_result(mapping, tmp_path, needs_node):
     node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
     rng = np.random.default_rng(2)
     cases = [
         ({"happiness": 0.8, "surprise": 0.3}, True),

@@ -1,5 +1,5 @@
-"""Shared by the web tests: photos as uploads, polling a job, reading a GLB, free ports, a
-redis-server of their own."""
+"""Shared by the web tests: photos as uploads, polling a job, reading a GLB (the servers, Redis,
+workers, photos and mounts they stage are :mod:`headforge.bench.serving`'s)."""
 from __future__ import annotations
 
 import io
@@ -9,20 +9,15 @@ import subprocess
 import time
 
 import numpy as np
-import skimage.data
 from PIL import Image
 
-from headforge.bench.serving import stop
+from headforge.bench.serving import astronaut_jpeg, stop  # noqa: F401 - astronaut_jpeg for the tests
 
 
 def encoded(rgb: np.ndarray, fmt: str = "JPEG", **save) -> bytes:
     out = io.BytesIO()
     Image.fromarray(rgb).save(out, fmt, **save)
     return out.getvalue()
-
-
-def astronaut_jpeg() -> bytes:
-    return encoded(skimage.data.astronaut(), quality=92)
 
 
 def wait_for_job(get_status, timeout: float = 120.0, poll: float = 0.2) -> tuple[dict, list[dict]]:

@@ -3,8 +3,9 @@ loads styles from it as dense hair on the reference head.
 
 ``build_library`` is reproducible: every style is generated with a seed made from its name,
 on the reference head of the default head model. The default database lives in the cache
-folder (``headforge.paths.cache_dir() / "hairstyles.sqlite"``) and is built by
-``headforge setup`` or ``headforge hairstyles build``.
+folder, named by ``LIBRARY_VERSION`` (``headforge.paths.cache_dir() /
+"hairstyles-<version>.sqlite"``, so checkouts of different code do not rebuild each other's),
+and is built by ``headforge setup`` or ``headforge hairstyles build``.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ LIBRARY_VERSION = "1-" + hashlib.sha1(
 
 
 def database_path() -> Path:
-    return cache_dir() / "hairstyles.sqlite"
+    return cache_dir() / f"hairstyles-{LIBRARY_VERSION}.sqlite"
 
 
 def seed_of(name: str) -> int:
