@@ -259,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     _backend_arguments(p)
     p.set_defaults(func=_cmd_bench)
 
+    _add_service_parsers(sub)
+    return parser
+
+
+def _add_service_parsers(sub) -> None:
+    """``serve`` and ``worker``."""
     p = sub.add_parser("serve", help="serve the web page and the HTTP API")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -276,7 +282,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, metavar="URL",
                    help="where uploads and results live (default: the broker's Redis)")
     p.set_defaults(func=_cmd_worker)
-    return parser
 
 
 def _backend_arguments(p: argparse.ArgumentParser) -> None:
