@@ -117,6 +117,34 @@ def wait_ended(client: httpx.Client, job_id: str, poll: float = 0.01, timeout: f
     return status
 
 
+def job_records(data: Path, ids: list[str]) -> dict[str, dict]:
+    """The server's job table rows for ``ids`` (read-only): state, created_at, started_at,
+    finished_at (epoch seconds, the server's clock) and timings (seconds per stage)."""
+    import json
+    import sqlite3
+
+    marks = ",".join("?" * len(ids))
+    with closing(sqlite3.connect(f"file:{data / 'jobs.sqlite3'}?mode=ro", uri=True, timeout=10)) as db:
+        rows = db.execute(f"SELECT id, state, created_at, started_at, finished_at, timings FROM jobs "
+                          f"WHERE id IN ({marks})", ids).fetchall()
+    return {r[0]: {"state": r[1], "created_at": r[2], "started_at": r[3], "finished_at": r[4],
+                   "timings_s": json.loads(r[5] or "{}")} for r in rows}
+
+
+def wait_records(data: Path, ids: list[str], timeout: float = 900, poll: float = 0.5) -> dict[str, dict]:
+    """Wait until every job of ``ids`` has ended, reading the server's job table (not its HTTP
+    API) ``1 / poll`` times a second, so that waiting costs the workers nothing; returns
+    :func:`job_records`. Jobs that vanished are left out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = job_records(data, ids)
+        if all(r["state"] in ("done", "failed") for r in records.values()):
+            return records
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"jobs did not end within {timeout} s")
+        time.sleep(poll)
+
+
 def wait_ready(url: str, process: subprocess.Popen, log: Path, workers: int, timeout: float = 180) -> None:
     """Until ``url``/ready counts ``workers`` anny workers; raises if the server exits first."""
     deadline = time.monotonic() + timeout
