@@ -1,23 +1,32 @@
-"""Test-wide rules: the system parts a test needs (redis-server, Chromium, node, tmpfs mounts).
+"""Test-wide fixtures.
 
-Outside CI a test whose part is missing is skipped, with the reason. Under ``CI=true`` a missing
-redis-server, Chromium or node FAILS the test (scripts/install.sh installs them, so a green CI
-shows that those tests really ran); a tmpfs test may still skip, but only when the kernel
-refuses the mount. ``pytest -rs`` (test.sh) lists every skip and its reason.
+The system parts a test needs (redis-server, Chromium, node, tmpfs mounts): outside CI a test
+whose part is missing is skipped, with the reason. Under ``CI=true`` a missing redis-server,
+Chromium or node FAILS the test (scripts/install.sh installs them, so a green CI shows that
+those tests really ran); a tmpfs test may still skip, but only when the kernel refuses the
+mount. ``pytest -rs`` (the default options) lists every skip and its reason.
+
+The browser tests (test_browser.py, test_mirror.py) share one real `headforge serve` for the
+whole session (Chromium's flags: webhelpers.CHROMIUM_ARGS).
 """
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
-from headforge.bench.serving import MountRefused, tmpfs
+from webhelpers import CHROMIUM, CHROMIUM_ARGS
+
+from headforge.bench.serving import MountRefused, free_port, tmpfs
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def need(available: bool, part: str) -> None:
@@ -35,8 +44,9 @@ def needs_redis() -> None:
     need(shutil.which("redis-server") is not None, "redis-server")
 
 
-@pytest.fixture(scope="module")
-def needs_chromium() -> None:
+@pytest.fixture(scope="session")
+def chromium_installed() -> None:
+    """Used through webhelpers.needs_chromium; session-scoped, so it runs before the browser."""
     need(CHROMIUM.exists(), "Debian's chromium (/usr/bin/chromium)")
 
 
@@ -58,3 +68,44 @@ def mounted_tmpfs(size: str, folder: Path | None = None, mode: str = "0700"):
         yield path
     finally:
         mount.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """URL of a `headforge serve` on 127.0.0.1 with one worker, ready."""
+    port = free_port()
+    env = {**os.environ, "HEADFORGE_DATA_DIR": str(tmp_path_factory.mktemp("hfdata")), "HEADFORGE_WORKERS": "1"}
+    log = open(tmp_path_factory.mktemp("log") / "serve.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "headforge.cli", "serve", "--port", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, "headforge serve exited"
+        try:
+            if httpx.get(f"{url}/api/v1/ready").json()["ready"]:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "headforge serve did not become ready"
+        time.sleep(0.25)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """One Playwright driver for the session (its sync API runs one per thread)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    """Debian's Chromium (software WebGL, no camera)."""
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()

@@ -1,5 +1,6 @@
-"""Shared by the web tests: photos as uploads, polling a job, reading a GLB (the servers, Redis,
-workers, photos and mounts they stage are :mod:`headforge.bench.serving`'s)."""
+"""Shared by the web tests: photos as uploads, polling a job, reading a GLB, Debian's Chromium and
+its flags (the servers, Redis, workers, photos and mounts they stage are
+:mod:`headforge.bench.serving`'s)."""
 from __future__ import annotations
 
 import io
@@ -7,11 +8,22 @@ import json
 import struct
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from headforge.bench.serving import astronaut_jpeg, stop  # noqa: F401 - astronaut_jpeg for the tests
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",  # WebGL on the CPU
+]
+# Skipped without Chromium, failed under CI=true (tests/conftest.py: chromium_installed).
+needs_chromium = pytest.mark.usefixtures("chromium_installed")
 
 
 def encoded(rgb: np.ndarray, fmt: str = "JPEG", **save) -> bytes:

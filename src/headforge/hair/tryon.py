@@ -63,7 +63,8 @@ def tryon_zip(source: str | Path, name: str, output: str | Path, library: str | 
     dressed = try_on(read_avatar(entries), name, library)
     glb = with_image(without_node(parse_glb(entries["avatar.glb"]), "hair"), ALBEDO_IMAGE,
                      encode_png(worn_albedo(dressed)))
-    add_hair(glb, dressed.hair)
+    if dressed.hair.count:  # a bald style: no hair node, the bare scalp (worn_albedo is the albedo)
+        add_hair(glb, dressed.hair)
     entries["avatar.glb"] = glb.to_bytes()
     entries["params.json"] = params_json(dressed.params)
     if dressed.preview is not None:
@@ -81,8 +82,8 @@ def read_avatar(entries: dict[str, bytes]) -> Avatar:
     posed, faces, uvs, face_uvs = _read_obj(entries["head.obj"].decode())
     mesh, expression = _neutral_mesh(params, posed, faces, uvs, face_uvs)
     preview = decode_png(entries["preview.png"], ZIP_IMAGE) if "preview.png" in entries else None
-    return Avatar(mesh, expression, decode_png(entries["head_albedo.png"], ZIP_IMAGE), decode_png(entries["head_normal.png"], ZIP_IMAGE),
-                  params=params, preview=preview)
+    albedo, normal = (decode_png(entries[name], ZIP_IMAGE) for name in ("head_albedo.png", "head_normal.png"))
+    return Avatar(mesh, expression, albedo, normal, params=params, preview=preview)
 
 
 def _neutral_mesh(params: dict, posed, faces, uvs, face_uvs) -> tuple[HeadMesh, np.ndarray]:
