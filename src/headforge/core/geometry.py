@@ -3,21 +3,26 @@ triangle mesh, least-squares similarities and UV gradients.
 
 Units follow the caller (the head frame is metres, Y up, the face looks along +Z); angles are
 radians. Functions take plain numpy arrays (or torch tensors where stated) with the shapes in
-their docstrings.
+their docstrings. torch and scipy are imported by the functions that use them, so that the data
+types built on this module (camera, avatar) stay light to import.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from scipy.spatial import cKDTree
+
+if TYPE_CHECKING:
+    import torch
 
 CANDIDATE_FACES = 8  # faces (by centre) searched for each closest-point query
 
 
-def rotation_matrices(rotvec: torch.Tensor) -> torch.Tensor:
+def rotation_matrices(rotvec: "torch.Tensor") -> "torch.Tensor":
     """(..., 3) axis-angle -> (..., 3, 3) rotations (Rodrigues), differentiable at zero."""
+    import torch
+
     theta2 = (rotvec * rotvec).sum(-1, keepdim=True)[..., None]
     theta = torch.sqrt(theta2 + 1e-12)
     x, y, z = rotvec.unbind(-1)
@@ -58,9 +63,11 @@ def interpolate(values, corners: np.ndarray, bary):
     """Per-vertex ``values`` (..., V, C) blended at N surface points given by the (N, 3) vertex
     ids of their triangles ``corners`` and their (N, 3) barycentric weights -> (..., N, C).
     numpy arrays or torch tensors (then ``bary`` is a tensor too)."""
-    gathered = values[..., corners, :]
-    einsum = torch.einsum if isinstance(gathered, torch.Tensor) else np.einsum
-    return einsum("nk,...nkc->...nc", bary, gathered)
+    if isinstance(values, np.ndarray):
+        return np.einsum("nk,...nkc->...nc", bary, np.take(values, corners, axis=-2))
+    import torch
+
+    return torch.einsum("nk,...nkc->...nc", bary, values[..., corners, :])
 
 
 def closest_points(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray,
@@ -69,6 +76,8 @@ def closest_points(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray,
     (M, 3) point: (M,) face ids, (M, 3) barycentric coordinates, (M, 3) positions (float64).
     Candidate faces are the ``CANDIDATE_FACES`` nearest by centre, which is exact for meshes of
     even triangles."""
+    from scipy.spatial import cKDTree
+
     v = np.asarray(vertices, np.float64)
     f = np.asarray(faces)
     ids = np.arange(len(f)) if face_ids is None else np.asarray(face_ids)
