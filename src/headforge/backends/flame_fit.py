@@ -22,7 +22,7 @@ from headforge.backends.flame_arkit import ArkitTable
 from headforge.backends.flame_files import LandmarkEmbedding
 from headforge.detection.landmarks import FaceLandmarks
 from headforge.core.geometry import interpolate
-from headforge.fitting.loop import LandmarkProblem, fit_two_stage
+from headforge.fitting.loop import LandmarkProblem, LoopSettings, fit_two_stage
 from headforge.core.camera import Camera
 
 
@@ -39,21 +39,18 @@ class FlameInit:
 
 
 @dataclass
-class FlameFitSettings:
-    """Iterations, step and weights; ``n_shape`` / ``n_expression``: how many components are fitted."""
+class FlameFitSettings(LoopSettings):
+    """The shared loop's settings (200 iterations with the camera), FLAME's prior weights;
+    ``n_shape`` / ``n_expression``: how many components are fitted."""
 
-    rigid_iterations: int = 60
     full_iterations: int = 200
-    learning_rate: float = 0.03
     n_shape: int = 300
     n_expression: int = 100
-    depth_weight: float = 0.05
     shape_weight: float = 0.3
     action_prior_weight: float = 0.3
     expression_weight: float = 0.05
     residual_weight: float = 0.5
     pose_weight: float = 5.0
-    focal_weight: float = 0.5
 
 
 @dataclass

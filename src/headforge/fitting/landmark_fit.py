@@ -20,21 +20,16 @@ from headforge.detection.landmarks import FaceLandmarks
 from headforge.headmodel.anny_head import HeadModel
 from headforge.core.camera import FRONT, Camera
 from headforge.core.geometry import interpolate
-from headforge.fitting.loop import LandmarkProblem, fit_two_stage
+from headforge.fitting.loop import LandmarkProblem, LoopSettings, fit_two_stage
 
 
 @dataclass
-class FitSettings:
-    """Weights and iteration counts of the two-stage fit."""
+class FitSettings(LoopSettings):
+    """The shared loop's settings, and this model's prior weights."""
 
-    rigid_iterations: int = 60
-    full_iterations: int = 160
-    learning_rate: float = 0.03
-    depth_weight: float = 0.05
     identity_weight: float = 3.0
     phenotype_weight: float = 1.0
     action_prior_weight: float = 0.3
-    focal_weight: float = 0.5
     keep_expression: bool = True
 
 
