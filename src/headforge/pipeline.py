@@ -27,7 +27,7 @@ from headforge.errors import SeveralFacesError
 from headforge.export.preview import make_preview
 from headforge.hair.fit import fit_on_head
 from headforge.hair.library import load_hairstyle, open_library
-from headforge.hair.tryon import hair_params
+from headforge.tryon import hair_params
 from headforge.hairphoto import HairJob, PhotoHairReader
 from headforge.io.image import load_photo, working_copy
 from headforge.core.camera import Camera

@@ -1,7 +1,7 @@
 """Image bytes: PNG encoding without metadata and decoding, EXIF orientation, and the walk over
 a JPEG's marker segments.
 
-Images are (H, W, 3) uint8 RGB arrays, row 0 at the top.
+Images are (H, W, 3) uint8 RGB arrays (RGBA (H, W, 4) where stated), row 0 at the top.
 """
 from __future__ import annotations
 
@@ -28,11 +28,13 @@ JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """(H, W, 3) uint8 RGB image -> PNG bytes (IHDR, IDAT, IEND only: no text, EXIF or time)."""
+    """(H, W, 3) uint8 RGB or (H, W, 4) RGBA image -> PNG bytes (IHDR, IDAT, IEND only: no
+    text, EXIF or time)."""
     image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
-    ok, data = cv2.imencode(".png", image[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"expected an (H, W, 3) or (H, W, 4) uint8 image, got {image.shape} {image.dtype}")
+    bgr = image[:, :, [2, 1, 0, 3][: image.shape[2]]]
+    ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         raise ValueError("PNG encoding failed")
     return data.tobytes()

@@ -61,5 +61,7 @@ def with_hair(avatar: Avatar, choice: str, max_strands: int | None = None) -> Av
         return avatar
     if choice == NONE:
         return dataclasses.replace(avatar, hair=None, params={**avatar.params, "hair": {"source": "none"}})
-    return library.try_on(avatar, choice, max_strands)
+    from headforge.tryon import try_on
+
+    return try_on(avatar, choice, max_strands=max_strands)
 
