@@ -24,6 +24,7 @@ from headforge.tryon import tryon_zip
 from headforge.render import render_mesh, render_strands
 from headforge.core.camera import Camera
 from headforge.render.cards import render_cards
+from headforge.export.package import write_zip
 
 CLIENTS = Path(__file__).parent / "clients"
 
@@ -216,7 +217,7 @@ def validate(paths: list[Path]) -> list[dict]:
 
 
 def test_gltf_validator_finds_no_error_or_warning(astronaut, tmp_path):
-    zipped = astronaut.save_zip(tmp_path / "avatar.zip")
+    zipped = write_zip(astronaut, tmp_path / "avatar.zip")
     tried = tryon_zip(zipped, "long_curly", tmp_path / "curly.zip")
     assert tried.hair.count >= 10_000
     with zipfile.ZipFile(tmp_path / "curly.zip") as z:
