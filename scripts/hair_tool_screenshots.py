@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import skimage.data
+from PIL import Image
 
 import headforge
 from headforge.export.gltf import glb_bytes, parse_glb
@@ -71,13 +72,14 @@ def main() -> None:
         for name in sources:
             rows = [np.concatenate([cv2.imread(str(shots / f"{name}_{v}_{s}.png")) for v in BLENDER_VIEWS], 1)
                     for s in ("hair", "bald")]
-            cv2.imwrite(str(out / f"{name}_blender.png"), np.concatenate(rows), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+            write_png(out / f"{name}_blender.png", np.concatenate(rows)[:, :, ::-1])
             figures[name]["blender"] = report[name]
     (out / "figures.json").write_text(json.dumps(figures, indent=2))
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
-    cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    """A small PNG for the docs: 128 colours (median cut), no metadata."""
+    Image.fromarray(np.ascontiguousarray(rgb)).quantize(128, Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
 if __name__ == "__main__":
