@@ -30,7 +30,7 @@ from headforge.export.gltf import glb_bytes, parse_glb
 from headforge.export.preview import avatar_cards, avatar_view
 
 YAWS = (-40.0, 0.0, 40.0)  # left to right as in Blender's sheet: right40, front, left40
-SIZE = 240
+SIZE = 200
 BLENDER_VIEWS = ("right40", "front", "left40")
 
 

@@ -76,7 +76,8 @@ def export_zip(store: Store, job_id: str, export_id: str) -> bytes | None:
         raw = store.get(export_key(job_id, export_id, "spec.json"))
         if raw is None:
             return None
-        avatar, _ = _posed_head(store, job_id, ExportSpec(**json.loads(raw)), preview=True)
+        spec = ExportSpec(**json.loads(raw))
+        avatar, _ = _posed_head(store, job_id, spec, preview=True)
         data = zip_bytes(avatar, spec.hair_cards)
         store.put(key, data)
     return data
