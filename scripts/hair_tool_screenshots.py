@@ -1,7 +1,7 @@
 """Screenshots of the default avatars' hair in the project's preview and in Blender, for
 docs/hair_in_tools.md: skimage's astronaut and photos given on the command line.
 
-    python scripts/hair_tool_screenshots.py --out docs/hair_in_tools [PHOTO ...]
+    python scripts/hair_tool_screenshots.py --out DIR [--samples 12] [PHOTO ...]
 
 For each photo (reconstructed with the defaults: hair read from the photo) it writes
 ``<name>_preview.png`` (the CPU renderer: the hair cards over the head at -40, 0, +40
