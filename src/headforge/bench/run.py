@@ -13,6 +13,10 @@ results.json (schema ``headforge.bench/1``):
   (see :mod:`headforge.bench.evaluate`; null where not measurable);
 - ``summary``: ``photos``, ``succeeded``, ``failed`` {photo: code}, ``timings_s`` and ``metrics``
   ({name: {median, p90, mean, n}}), ``identity_same_person_rate``, ``peak_rss_mb``;
+  ``timings_ratio``: each stage's median (and ``process_ready``, ``cold_start``) divided by the
+  calibration unit, the figures to compare between machines;
+- ``calibration``: the fixed workload of :mod:`headforge.bench.calibration`, timed before and
+  after the photos (``unit_s``: the mean of the two medians; ``drift``: how much it changed).
 - ``same_person``: {photo: other photos of the same person in the folder} (dlib, see
   :func:`headforge.bench.evaluate.same_person`);
 - ``landmarks68`` (with a labelled set): the 68-point NME of the fit and of the detector
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headforge.bench.calibration import calibrate, combined, ratios
 from headforge.bench.metrics import summary
 from headforge.errors import HeadforgeError
 
@@ -89,11 +94,13 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
     Returns the one-paragraph text summary that is also printed.
     """
     from headforge.bench.evaluate import Evaluator, same_person
+    from headforge.export.package import write_zip
     from headforge.pipeline import Options, Reconstructor
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "zips").mkdir(exist_ok=True)
     model_dir = None if model_dir is None else str(model_dir)
+    before = calibrate()
     process_ready = measure_process_ready(backend, model_dir)
     t0 = time.perf_counter()
     reconstructor = Reconstructor(backend, model_dir)
@@ -112,7 +119,7 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
         try:
             avatar = reconstructor(photo, Options(hair="auto" if hair else "none"))
             made = time.perf_counter()
-            avatar.save_zip(out / "zips" / f"{photo.stem}.zip")
+            write_zip(avatar, out / "zips" / f"{photo.stem}.zip")
             total = time.perf_counter() - t
             row.update(ok=True, error=None)
             row["timings_s"] = {**avatar.params["timings_s"], "reconstruct": round(made - t, 4),
@@ -125,6 +132,7 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
         rows.append(row)
 
+    unit = combined(before, calibrate())
     results = {
         "schema": RESULTS_SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -136,7 +144,22 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
         "photos": rows,
         "summary": summarise(rows),
         "same_person": partners,
+        "calibration": unit,
     }
+    results["summary"]["timings_ratio"] = ratios(
+        {"process_ready": process_ready, "cold_start": cold_start,
+         **{name: v["median"] for name, v in results["summary"]["timings_s"].items()}}, unit["unit_s"])
+    add_comparisons(results, reconstructor, landmarks68, baseline)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    from headforge.bench.report import write_report
+
+    write_report(results, out / "report.html")
+    return format_summary(results)
+
+
+def add_comparisons(results: dict, reconstructor, landmarks68: Path | None, baseline: Path | None) -> None:
+    """``results["landmarks68"]`` (the 68-point NME on a labelled folder) and
+    ``results["baseline"]`` (an earlier run's summary), where asked for."""
     if landmarks68 is not None:
         from headforge.bench.landmarks68 import run_landmarks68
 
@@ -145,11 +168,6 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
         before = json.loads(Path(baseline).read_text())
         results["baseline"] = {"results": str(baseline), "created": before.get("created"), "summary": before["summary"],
                                "landmarks68": before.get("landmarks68", {}).get("summary")}
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    from headforge.bench.report import write_report
-
-    write_report(results, out / "report.html")
-    return format_summary(results)
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -176,6 +194,10 @@ def format_summary(results: dict) -> str:
         f"cold start {results['cold_start_s']:.2f} s; "
         f"total per photo median {t.get('median', float('nan')):.3f} s, p90 {t.get('p90', float('nan')):.3f} s",
     ]
+    if "calibration" in results:
+        c, r = results["calibration"], s.get("timings_ratio", {})
+        lines.append(f"  calibration unit {c['unit_s']:.3f} s (drift {c['drift']:+.0%}); per photo total "
+                     f"{r.get('total', float('nan')):.2f} units, reconstruct {r.get('reconstruct', float('nan')):.2f} units")
     before = results.get("baseline", {}).get("summary", {}).get("metrics", {})
     for name, v in s["metrics"].items():
         was = f", before {before[name]['median']:.4g}" if name in before else ""
