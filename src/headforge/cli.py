@@ -153,7 +153,8 @@ def _cmd_bench(args) -> int:
     from headforge.bench.run import run_bench
 
     summary = run_bench(Path(args.photos), Path(args.out), limit=args.limit, emotions=args.emotions,
-                        backend=args.backend, model_dir=args.model_dir, hair=args.hair)
+                        backend=args.backend, model_dir=args.model_dir, hair=args.hair,
+                        hair_labels=args.hair_labels)
     print(summary)
     return 0
 
@@ -247,7 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--limit", type=int, default=None, help="only the first N photos")
     p.add_argument("--hair", action="store_true",
-                   help="reconstruct the hair from each photo too (timed with the head; adds hair IoU)")
+                   help="reconstruct the hair from each photo too (timed with the head; adds hair IoU, "
+                        "colour and orientation errors)")
+    p.add_argument("--hair-labels", default=None, metavar="JSON",
+                   help="with --hair: length and curl labels to check the hair against "
+                        "(e.g. scripts/hair_photo_labels.json)")
     p.add_argument("--emotions", action="store_true",
                    help="also score emotion renders with an independent recogniser (needs fer + tflite-runtime)")
     p.add_argument("--hardening", action="store_true",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from headforge.fitting.landmark_fit import head_angles_deg
+from headforge.hair.catalog import curl_tag
 from headforge.hair.generator import HairParams
 from headforge.hair.reference import reference_head
 from headforge.hair.registration import register_surfaces
@@ -72,6 +73,7 @@ class PhotoHair:
         out = {
             "source": "photo",
             "length_class": length_class(self.params),
+            "curl_class": curl_tag(self.params),
             "predicted_length_class": self.length_class,
             "generator_params": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in p.items()},
             "color_srgb": [int(c) for c in self.color],
