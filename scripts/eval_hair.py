@@ -37,9 +37,10 @@ LABELS = Path(__file__).with_name("hair_photo_labels.json")
 
 def synthetic(args) -> None:
     from headforge.hair.catalog import curl_tag
-    from headforge.hairphoto.evaluate import color_error, orientation_error, strand_directions
+    from headforge.hairphoto.color import hair_colour
+    from headforge.hairphoto.evaluate import color_error
+    from headforge.hairphoto.features import crop_orientation, orientation_error, strand_directions
     from headforge.hairphoto.grow import grow_style, photo_scalp
-    from headforge.hairphoto.refine import hair_colour
     from headforge.hairphoto.stage import SHADING
     from headforge.render import render_strands
     from headforge.hairphoto.model import predict
@@ -82,7 +83,8 @@ def synthetic(args) -> None:
         scalp = photo_scalp(s.vertices, s.camera, head, s.truth, s.valid)
         color = hair_colour(s.image, s.hair)
         color = (90, 60, 40) if color is None else np.clip(color / SHADING, 0, 255).astype(np.uint8)
-        style, final = finish_style(r.params, s.vertices, None, color, scalp, s.camera, head, s.truth, s.valid)
+        style, final = finish_style(r.params, s.vertices, None, color, scalp, s.camera, head, s.truth, s.valid,
+                                    crop_orientation(s.image), s.image)
         hits["final_length"].append(length_class(final) == LENGTH_CLASSES[s.classes["length"]])
         hits["final_curl"].append(curl_tag(final) == curl_tag(s.params))
         if style.count:
