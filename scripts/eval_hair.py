@@ -36,7 +36,6 @@ LABELS = Path(__file__).with_name("hair_photo_labels.json")
 
 
 def synthetic(args) -> None:
-    from headforge.hair.catalog import curl_tag
     from headforge.hairphoto.color import hair_colour
     from headforge.hairphoto.evaluate import color_error
     from headforge.hairphoto.features import crop_orientation, orientation_error, strand_directions
@@ -46,7 +45,7 @@ def synthetic(args) -> None:
     from headforge.hairphoto.model import predict
     from headforge.hairphoto.refine import behind_body, refine_style
     from headforge.hairphoto.stage import class_confidence, finish_style, photo_style
-    from headforge.hairphoto.styles import LENGTH_CLASSES, REGRESSED, length_class
+    from headforge.hairphoto.styles import LENGTH_CLASSES, REGRESSED, curl_class, length_class
     from headforge.hairphoto.synth import landmarks_3d, make_samples
     from headforge.headmodel.anny_head import load_head_model
     from headforge.render import render_mesh
@@ -86,7 +85,7 @@ def synthetic(args) -> None:
         style, final = finish_style(r.params, s.vertices, None, color, scalp, s.camera, head, s.truth, s.valid,
                                     crop_orientation(s.image), s.image)
         hits["final_length"].append(length_class(final) == LENGTH_CLASSES[s.classes["length"]])
-        hits["final_curl"].append(curl_tag(final) == curl_tag(s.params))
+        hits["final_curl"].append(curl_class(final) == curl_class(s.params))
         if style.count:
             drawn = render_strands(style.strands, s.camera, colors=style.colors, base=head)
             both = (drawn.strand >= 0) & s.truth & s.valid & ~s.body

@@ -172,16 +172,11 @@ def style_tags(params: HairParams, strands: np.ndarray) -> dict:
         length = "long" if loose >= LONG_LOOSE else "medium"
     else:
         length = length_tag(strands)
-    tied = "loose" if params.tie == "none" else params.tie
-    return {"length": length, "curl": curl_tag(params), "fringe": params.fringe > 0 and tied == "loose", "tied": tied}
-
-
-def curl_tag(params: HairParams) -> str:
-    """The curl class of a procedural style (``CURLS``): coily for tight small curls (radius
-    at most 4 mm, at least 80 turns per metre), curly for other curls, wavy, straight."""
     if params.bald:
-        return "none"
-    if params.curl_radius > 0:
-        return "coily" if params.curl_radius <= 0.004 and params.curl_frequency >= 80 else "curly"
-    return "wavy" if params.waviness > 0 else "straight"
-
+        curl = "none"
+    elif params.curl_radius > 0:
+        curl = "coily" if params.curl_radius <= 0.004 and params.curl_frequency >= 80 else "curly"
+    else:
+        curl = "wavy" if params.waviness > 0 else "straight"
+    tied = "loose" if params.tie == "none" else params.tie
+    return {"length": length, "curl": curl, "fringe": params.fringe > 0 and tied == "loose", "tied": tied}

@@ -2,12 +2,14 @@
 the camera sees on the photo's hair.
 
 A strand's colour is the median, over its points seen on the photo's hair (in front of the
-head, inside the mask shrunk by a pixel), of the photo's colour there divided by the light
+head, inside the mask shrunk by two pixels), of the photo's colour there divided by the light
 the strand renderer puts on that point (Kajiya-Kay for its direction on screen, darker
 towards the root: :func:`headforge.render.strands.render_strands`'s studio light), so the
 avatar rendered in the input view gives the photo's colours back: grey stays grey, streaks,
-highlights and darker or lighter parts stay where they are. Strands the camera does not see
-take the mean colour of their nearest seen strands (by root), with their own variation.
+highlights and darker or lighter parts stay where they are, within ``RANGE`` of the base
+colour. Strands the camera does not see take the mean of the base colour and the median
+colour of their nearest seen strands (by root), with their own variation: the lit top of a
+head seen in the photo does not light the back.
 """
 from __future__ import annotations
 
@@ -19,8 +21,12 @@ from headforge.render import shading
 from headforge.render.camera import Camera
 from headforge.render.mesh import Render
 
-NEAREST = 8  # seen strands an unseen strand takes its colour from
+NEAREST = 16  # seen strands an unseen strand takes its colour from (their median)
 MIN_SEEN = 2  # points a strand needs on the photo's hair to count as seen
+MIN_LIGHT = 0.35  # the render's light is not divided out below this
+# A strand's colour stays within these factors of the base colour (per channel, of colour + 6):
+# streaks and highlights pass, the background a mask's edge lets in does not.
+RANGE = (0.5, 2.0)
 
 
 def hair_colour(crop: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
@@ -70,21 +76,22 @@ def photo_strand_colors(strands: np.ndarray, root_points: np.ndarray, colors: np
     y = local[:, 1] / z * camera.focal + camera.cy
     xi = np.clip(np.rint(x), 0, w - 1).astype(np.int64)
     yi = np.clip(np.rint(y), 0, h - 1).astype(np.int64)
-    inner = cv2.erode((mask & valid).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    inner = cv2.erode((mask & valid).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     seen = inner[yi, xi] & (local[:, 2] <= head.depth[yi, xi] + 1e-3) & (xi == np.rint(x)) & (yi == np.rint(y))
     seen = seen.reshape(n, p)
     seen[:, 0] = False
     soft = cv2.GaussianBlur(crop.astype(np.float32), (3, 3), 0)
-    sample = soft[yi, xi].reshape(n, p, 3) / np.maximum(render_light(local.reshape(n, p, 3)), 0.05)[..., None]
+    sample = soft[yi, xi].reshape(n, p, 3) / np.maximum(render_light(local.reshape(n, p, 3)), MIN_LIGHT)[..., None]
     sample[~seen] = np.nan
     has = seen.sum(1) >= MIN_SEEN
     out = np.asarray(colors, np.float64).copy()
+    base = np.asarray(base, np.float64)
     if has.any():
-        out[has] = np.nanmedian(sample[has], axis=1)
+        out[has] = np.clip(np.nanmedian(sample[has], axis=1), (base + 6) * RANGE[0] - 6, (base + 6) * RANGE[1] - 6)
     if has.any() and (~has).any():
         k = min(NEAREST, int(has.sum()))
         _, idx = cKDTree(root_points[has]).query(root_points[~has], k=k)
-        near = out[has][idx.reshape(int((~has).sum()), k)].mean(1)
-        variation = (np.asarray(colors, np.float64)[~has] + 6) / (np.asarray(base, np.float64) + 6)
-        out[~has] = (near + 6) * variation - 6
+        near = np.median(out[has][idx.reshape(int((~has).sum()), k)], axis=1)
+        variation = (np.asarray(colors, np.float64)[~has] + 6) / (base + 6)
+        out[~has] = (0.5 * (near + base) + 6) * variation - 6
     return np.clip(np.rint(out), 0, 255).astype(np.uint8), float(has.mean())

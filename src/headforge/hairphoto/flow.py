@@ -16,7 +16,6 @@ from headforge.hairphoto.orientation import OrientationField
 from headforge.render.camera import Camera
 from headforge.render.mesh import Render
 
-WEIGHT = 0.85  # how far a step turns towards a clear field (0..1)
 CLEAR = 0.3  # field confidence at which a direction counts as fully clear
 SMOOTH = 1.0  # pixels (field resolution): the field's doubled vector is blurred this much
 EASE = 0.3  # share of its drift a hidden point gives back per step
@@ -34,11 +33,12 @@ def smoothed(field: OrientationField) -> tuple[np.ndarray, np.ndarray]:
 
 
 def comb_strands(strands: np.ndarray, camera: Camera, head: Render, field: OrientationField, mask: np.ndarray,
-                 valid: np.ndarray, weight: float = WEIGHT) -> np.ndarray:
+                 valid: np.ndarray, weight: float) -> np.ndarray:
     """(N, P, 3) ``strands`` (world frame of the crop ``camera``) combed along the
     orientation ``field`` (any size; square, as the crop) where the camera sees them in
-    front of the ``head`` render on the (S, S) bool hair ``mask`` inside ``valid``. Roots
-    stay; ``weight`` 0 returns the strands unchanged."""
+    front of the ``head`` render on the (S, S) bool hair ``mask`` inside ``valid``, each
+    step turned by ``weight`` (0..1) towards a clear field. Roots stay; ``weight`` 0 returns
+    the strands unchanged."""
     strands = np.asarray(strands, np.float64)
     n, p = strands.shape[:2]
     if not n or weight <= 0:

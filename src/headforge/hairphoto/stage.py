@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from headforge.fitting.landmark_fit import head_angles_deg
-from headforge.hair.catalog import curl_tag
 from headforge.hair.densify import densify
 from headforge.hair.generator import HairParams
 from headforge.hair.reference import reference_head
@@ -28,6 +27,7 @@ from headforge.hair.scalp import root_points
 from headforge.hair.strands import Hairstyle, resample
 from headforge.hairphoto.align import BORDER, Alignment, align_face
 from headforge.hairphoto.color import hair_colour, photo_strand_colors
+from headforge.hairphoto.curl import curled, flow_coherence
 from headforge.hairphoto.features import crop_orientation, network_input
 from headforge.hairphoto.flow import comb_strands
 from headforge.hairphoto.grow import carried_style, grow_style, photo_scalp
@@ -35,13 +35,14 @@ from headforge.hairphoto.mask import HairMask, PersonSegmenter, body_mask, hair_
 from headforge.hairphoto.model import Prediction, load_model, predict
 from headforge.hairphoto.orientation import OrientationField
 from headforge.hairphoto.refine import behind_body, carve, drape, measured, refine_style, spread
-from headforge.hairphoto.styles import LENGTH_CLASSES, bald, decode, length_class, lengthened
+from headforge.hairphoto.styles import LENGTH_CLASSES, bald, curl_class, decode, length_class, lengthened
 from headforge.render import render_mesh
 from headforge.render.camera import Camera
 from headforge.render.mesh import Render
 
 STRANDS = dict(guides=300, points=24, count=4000)  # the style shaped to the photo
 EXPORT = dict(count=10000, points=32)  # the finished style, densified from the shaped one
+COMB, COMB_WAVY = 0.85, 0.5  # how far straight and wavy strands turn towards the photo's flow
 MIN_HAIR = 0.002  # a mask under this share of the crop is no hair
 DEFAULT_COLOUR = np.array([60, 42, 30], np.uint8)
 # The strand renderer's light and root darkening make hair look this much darker than its
@@ -79,7 +80,7 @@ class PhotoHair:
         out = {
             "source": "photo",
             "length_class": length_class(self.params),
-            "curl_class": curl_tag(self.params),
+            "curl_class": curl_class(self.params),
             "predicted_length_class": self.length_class,
             "generator_params": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in p.items()},
             "color_srgb": [int(c) for c in self.color],
@@ -137,7 +138,8 @@ class PhotoHairReader:
         x = network_input(orientation, mask.hair, mask.face, valid)
         angles = head_angles_deg(cam.R)
         prediction = predict(x, np.array([angles["yaw"], angles["pitch"]]), self.net)
-        params = photo_style(prediction, mask.hair, valid, alignment.to_crop(landmarks))
+        params = curled(photo_style(prediction, mask.hair, valid, alignment.to_crop(landmarks)),
+                        flow_coherence(crop, mask.hair))
         lap("predict")
 
         ref = reference_head()
@@ -186,13 +188,15 @@ def class_confidence(prediction: Prediction, params: HairParams) -> float:
 
 def finish_style(params: HairParams, vertices: np.ndarray, faces: np.ndarray | None, color, scalp: np.ndarray | None,
                  camera: Camera, head: Render, mask: np.ndarray, valid: np.ndarray,
-                 orientation: OrientationField | None = None, crop: np.ndarray | None = None) -> tuple[Hairstyle, HairParams]:
+                 orientation: OrientationField | None = None,
+                 crop: np.ndarray | None = None) -> tuple[Hairstyle, HairParams]:
     """The finished style of the refined ``params``: grown on the head (V, 3) ``vertices``
     (``faces`` (F, 3), default the reference's; roots on ``scalp``) at the ``STRANDS``
     budget, spread over, cut to and draped along the (S, S) hair ``mask`` inside ``valid``
     as the crop ``camera`` sees it in front of the ``head`` render (the body's pixels in it
     hiding the hair behind them: :func:`refine.behind_body`), combed along the photo's
-    ``orientation`` field (straight and wavy hair; curls keep their own turns), densified to
+    ``orientation`` field (straight hair by ``COMB``, wavy by ``COMB_WAVY``; curls keep their
+    own turns) and shaped to the mask again (spread and cut), densified to
     the ``EXPORT`` budget on the same roots' faces and, given the (S, S, 3) ``crop``, each
     strand coloured from the photo; and its params with the region lengths read back off it."""
     style = spread(grow_style(params, vertices, faces, color, scalp=scalp), camera, head, mask, valid)
@@ -201,7 +205,9 @@ def finish_style(params: HairParams, vertices: np.ndarray, faces: np.ndarray | N
     if not style.count:
         return style, measured_params
     if orientation is not None and params.curl_radius <= 0:
-        style = replace(style, strands=comb_strands(style.strands, camera, head, orientation, mask, valid).astype(np.float32))
+        weight = COMB_WAVY if params.waviness > 0 else COMB
+        combed = comb_strands(style.strands, camera, head, orientation, mask, valid, weight)
+        style = replace(style, strands=combed.astype(np.float32))
         style = carve(spread(style, camera, head, mask, valid), camera, head, mask, valid)
     faces = reference_head().faces if faces is None else faces
     dense = densify(replace(style, strands=resample(style.strands, EXPORT["points"]).astype(np.float32)), vertices,
