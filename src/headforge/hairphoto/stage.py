@@ -30,7 +30,7 @@ from headforge.hairphoto.color import hair_colour, photo_strand_colors
 from headforge.hairphoto.curl import curled, flow_coherence
 from headforge.hairphoto.features import crop_orientation, network_input
 from headforge.hairphoto.flow import comb_strands
-from headforge.hairphoto.grow import carried_style, grow_style, photo_scalp
+from headforge.hairphoto.grow import carried_style, grow_style, photo_scalp, pushed_out, radial_shell
 from headforge.hairphoto.mask import HairMask, PersonSegmenter, body_mask, hair_mask, runs_off_below_chin
 from headforge.hairphoto.model import Prediction, load_model, predict
 from headforge.hairphoto.orientation import OrientationField
@@ -197,7 +197,8 @@ def finish_style(params: HairParams, vertices: np.ndarray, faces: np.ndarray | N
     hiding the hair behind them: :func:`refine.behind_body`), combed along the photo's
     ``orientation`` field (straight hair by ``COMB``, wavy by ``COMB_WAVY``; curls keep their
     own turns) and shaped to the mask again (spread and cut), densified to
-    the ``EXPORT`` budget on the same roots' faces and, given the (S, S, 3) ``crop``, each
+    the ``EXPORT`` budget on the same roots' faces (points that dip into the head pushed
+    out of it: :func:`grow.pushed_out`) and, given the (S, S, 3) ``crop``, each
     strand coloured from the photo; and its params with the region lengths read back off it."""
     style = spread(grow_style(params, vertices, faces, color, scalp=scalp), camera, head, mask, valid)
     style = drape(carve(style, camera, head, mask, valid), camera, head, mask, valid)
@@ -212,6 +213,7 @@ def finish_style(params: HairParams, vertices: np.ndarray, faces: np.ndarray | N
     faces = reference_head().faces if faces is None else faces
     dense = densify(replace(style, strands=resample(style.strands, EXPORT["points"]).astype(np.float32)), vertices,
                     faces, np.unique(style.root_face), count=EXPORT["count"])
+    dense = replace(dense, strands=pushed_out(dense.strands, radial_shell(vertices, faces)).astype(np.float32))
     if crop is not None:
         roots, _ = root_points(vertices, faces, dense.root_face, dense.root_bary)
         colors, _ = photo_strand_colors(dense.strands, roots, dense.colors, dense.color, camera, head, crop, mask, valid)
