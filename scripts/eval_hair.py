@@ -36,7 +36,7 @@ LABELS = Path(__file__).with_name("hair_photo_labels.json")
 
 
 def synthetic(args) -> None:
-    from headforge.hairphoto.color import hair_colour
+    from headforge.hairphoto.color import hair_color
     from headforge.hairphoto.evaluate import color_error
     from headforge.hairphoto.features import crop_orientation, orientation_error, strand_directions
     from headforge.hairphoto.grow import grow_style, photo_scalp
@@ -80,7 +80,7 @@ def synthetic(args) -> None:
         refined.append(r.iou)
         head = behind_body(render_mesh(s.vertices, faces, s.camera, lighting="flat"), s.body)
         scalp = photo_scalp(s.vertices, s.camera, head, s.truth, s.valid)
-        color = hair_colour(s.image, s.hair)
+        color = hair_color(s.image, s.hair)
         color = (90, 60, 40) if color is None else np.clip(color / SHADING, 0, 255).astype(np.uint8)
         style, final = finish_style(r.params, s.vertices, None, color, scalp, s.camera, head, s.truth, s.valid,
                                     crop_orientation(s.image), s.image)

@@ -225,7 +225,7 @@ def test_astronaut_wears_her_hair_rooted_on_the_scalp_outside_the_head(astronaut
     # Her brown hair, not a default colour.
     r, g, b = block["color_srgb"]
     assert r > b and 40 < r < 200
-    assert 0 < block["timings_s"]["mask"] < 2
+    assert block["timings_s"]["mask"] > 0  # its speed is the benchmark's
 
 
 def test_hairline_band_stays_off_the_face_and_ears():

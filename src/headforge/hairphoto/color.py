@@ -29,7 +29,7 @@ MIN_LIGHT = 0.35  # the render's light is not divided out below this
 RANGE = (0.5, 2.0)
 
 
-def hair_colour(crop: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+def hair_color(crop: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     """(3,) uint8 sRGB base colour of the hair: the per-channel median of the (S, S, 3)
     ``crop`` over the ``mask`` shrunk away from its border, highlights (top tenth of the
     lightness) and deep shadows (bottom tenth) left out. None when too little hair shows."""

@@ -26,7 +26,7 @@ from headforge.hair.registration import register_surfaces
 from headforge.hair.scalp import root_points
 from headforge.hair.strands import Hairstyle, resample
 from headforge.hairphoto.align import BORDER, Alignment, align_face
-from headforge.hairphoto.color import hair_colour, photo_strand_colors
+from headforge.hairphoto.color import hair_color, photo_strand_colors
 from headforge.hairphoto.curl import curled, flow_coherence
 from headforge.hairphoto.features import crop_orientation, network_input
 from headforge.hairphoto.flow import comb_strands
@@ -44,7 +44,7 @@ STRANDS = dict(guides=300, points=24, count=4000)  # the style shaped to the pho
 EXPORT = dict(count=10000, points=32)  # the finished style, densified from the shaped one
 COMB, COMB_WAVY = 0.85, 0.5  # how far straight and wavy strands turn towards the photo's flow
 MIN_HAIR = 0.002  # a mask under this share of the crop is no hair
-DEFAULT_COLOUR = np.array([60, 42, 30], np.uint8)
+DEFAULT_COLOR = np.array([60, 42, 30], np.uint8)
 # The strand renderer's light and root darkening make hair look this much darker than its
 # base colour (measured on synthetic renders); the photo's colour is divided by it.
 SHADING = 0.9
@@ -127,8 +127,8 @@ class PhotoHairReader:
         mask = hair_mask(crop, alignment.to_crop(landmarks), valid, person)
         lap("mask")
         cam = alignment.camera(camera)
-        color = hair_colour(crop, mask.hair)
-        color = DEFAULT_COLOUR if color is None else np.clip(color / SHADING, 0, 255).astype(np.uint8)
+        color = hair_color(crop, mask.hair)
+        color = DEFAULT_COLOR if color is None else np.clip(color / SHADING, 0, 255).astype(np.uint8)
         if mask.hair.mean() < MIN_HAIR:
             params = bald(**STRANDS)
             style = grow_style(params, vertices, faces, color)
