@@ -37,18 +37,17 @@ LABELS = Path(__file__).with_name("hair_photo_labels.json")
 
 def synthetic(args) -> None:
     from headforge.hairphoto.color import hair_color
-    from headforge.hairphoto.evaluate import color_error
-    from headforge.hairphoto.features import crop_orientation, orientation_error, strand_directions
+    from headforge.hairphoto.curl import curled, flow_coherence
+    from headforge.hairphoto.evaluate import color_error, orientation_error, strand_directions
+    from headforge.hairphoto.features import crop_orientation
     from headforge.hairphoto.grow import grow_style, photo_scalp
-    from headforge.hairphoto.stage import SHADING
-    from headforge.render import render_strands
     from headforge.hairphoto.model import predict
     from headforge.hairphoto.refine import behind_body, refine_style
-    from headforge.hairphoto.stage import class_confidence, finish_style, photo_style
+    from headforge.hairphoto.stage import SHADING, class_confidence, finish_style, photo_style
     from headforge.hairphoto.styles import LENGTH_CLASSES, REGRESSED, curl_class, length_class
     from headforge.hairphoto.synth import landmarks_3d, make_samples
     from headforge.headmodel.anny_head import load_head_model
-    from headforge.render import render_mesh
+    from headforge.render import render_mesh, render_strands
 
     faces = load_head_model().faces
     errors = {name: [] for name, _ in REGRESSED}
@@ -74,7 +73,8 @@ def synthetic(args) -> None:
         def grow(q):
             return grow_style(q, s.vertices, color=(90, 60, 40))
 
-        params = photo_style(p, s.hair, s.valid, s.camera.project(landmarks_3d(s.vertices))[:, :2])
+        params = curled(photo_style(p, s.hair, s.valid, s.camera.project(landmarks_3d(s.vertices))[:, :2]),
+                        flow_coherence(s.image, s.hair))
         r = refine_style(params, grow, s.vertices, faces, s.camera, s.truth, s.valid, s.body, class_confidence(p, params))
         predicted.append(r.predicted_iou)
         refined.append(r.iou)
