@@ -211,8 +211,12 @@ def finish_style(params: HairParams, vertices: np.ndarray, faces: np.ndarray | N
         style = replace(style, strands=combed.astype(np.float32))
         style = carve(spread(style, camera, head, mask, valid), camera, head, mask, valid)
     faces = reference_head().faces if faces is None else faces
-    dense = densify(replace(style, strands=resample(style.strands, EXPORT["points"]).astype(np.float32)), vertices,
-                    faces, np.unique(style.root_face), count=EXPORT["count"])
+    # Each new strand copies its nearest shaped strand (clumping 1): a blend of neighbours
+    # would pull the spread silhouette inwards.
+    shaped = replace(style, strands=resample(style.strands, EXPORT["points"]).astype(np.float32),
+                     params={**style.params, "clumping": 1.0})
+    dense = replace(densify(shaped, vertices, faces, np.unique(style.root_face), count=EXPORT["count"]),
+                    params=style.params)
     dense = replace(dense, strands=pushed_out(dense.strands, radial_shell(vertices, faces)).astype(np.float32))
     if crop is not None:
         roots, _ = root_points(vertices, faces, dense.root_face, dense.root_bary)
