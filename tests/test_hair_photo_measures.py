@@ -19,7 +19,7 @@ from headforge.hairphoto.mask import PersonSegmenter
 from headforge.hairphoto.orientation import orientation_field
 from headforge.hairphoto.styles import curl_class
 from headforge.pipeline import Options, default_reconstructor
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.mesh import Render
 
 SIZE = 128

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from headforge.render import shading
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.mesh import Render
 
 NEAREST = 16  # seen strands an unseen strand takes its colour from (their median)

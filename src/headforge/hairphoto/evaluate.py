@@ -23,13 +23,13 @@ import cv2
 import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.hairphoto.align import BORDER, align_face
 from headforge.hairphoto.features import ORIENT_SIZE, crop_orientation
 from headforge.hairphoto.mask import HairMask, PersonSegmenter, body_mask, hair_mask
 from headforge.hairphoto.refine import iou
 from headforge.render import render_mesh, render_strands
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.mesh import Render
 
 COLOR_BLOCK = 32  # pixels of the 256 px crop

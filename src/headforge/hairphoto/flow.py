@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from headforge.hairphoto.orientation import OrientationField
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.mesh import Render
 
 CLEAR = 0.3  # field confidence at which a direction counts as fully clear

@@ -39,10 +39,10 @@ import numpy as np
 from headforge.hair.generator import HairParams, region_lengths
 from headforge.hair.reference import reference_head
 from headforge.hair.scalp import root_points
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.hairphoto.styles import length_class, scaled
 from headforge.render import render_mesh, render_strands
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.mesh import Render
 
 SIL_SIZE = 96

@@ -24,7 +24,7 @@ from headforge.hair.generator import HairParams
 from headforge.hair.reference import reference_head
 from headforge.hair.registration import register_surfaces
 from headforge.hair.scalp import root_points
-from headforge.hair.strands import Hairstyle, resample
+from headforge.core.strands import Hairstyle, resample
 from headforge.hairphoto.align import BORDER, Alignment, align_face
 from headforge.hairphoto.color import hair_color, photo_strand_colors
 from headforge.hairphoto.curl import curled, flow_coherence
@@ -37,7 +37,7 @@ from headforge.hairphoto.orientation import OrientationField
 from headforge.hairphoto.refine import behind_body, carve, drape, measured, refine_style, spread
 from headforge.hairphoto.styles import LENGTH_CLASSES, bald, curl_class, decode, length_class, lengthened
 from headforge.render import render_mesh
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.mesh import Render
 
 STRANDS = dict(guides=300, points=24, count=4000)  # the style shaped to the photo
