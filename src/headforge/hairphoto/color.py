@@ -19,6 +19,7 @@ from scipy.spatial import cKDTree
 
 from headforge.render import shading
 from headforge.core.camera import Camera
+from headforge.core.geometry import unit
 from headforge.render.mesh import Render
 
 NEAREST = 16  # seen strands an unseen strand takes its colour from (their median)
@@ -51,7 +52,7 @@ def render_light(local: np.ndarray) -> np.ndarray:
     n, p = local.shape[:2]
     d = np.diff(local, axis=1)
     d = np.concatenate([d, d[:, -1:]], axis=1).reshape(-1, 3)
-    tangent = shading.normalize(d.astype(np.float32))
+    tangent = unit(d.astype(np.float32))
     along = np.linspace(0, 1, p, dtype=np.float32)[None]
     return shading.strand_light(tangent).reshape(n, p) * (0.6 + 0.4 * along)
 
