@@ -12,8 +12,12 @@ returns a :class:`FullBody` in the body frame (metres, Y up, facing +Z, floor at
 
 The head keeps its fitted shape; it is moved (no scale, no rotation) onto the body's neck, and
 the body's vertices near the seam follow it, so the two share the seam's positions.
-Other meshes that belong to the head (hair, teeth, eyes made apart) are moved by
-:attr:`FullBody.head_offset` and skinned to ``Head`` (:func:`head_rigid_part`).
+Other meshes that belong to the head (hair, teeth or eyes made apart) stay in the head frame:
+the exporters hang them under the ``Head`` bone, moved by :attr:`FullBody.head_offset`.
+
+The rest pose is VRM's T-pose (:func:`t_pose`): anny's A-pose with the arms raised level.
+The outfit is the body's own surface, smoothed (no anatomy shows through) and pushed out by
+``CLOTH_OFFSET_M`` along the body's normals; the neckline is cut level at the neck's base.
 """
 from __future__ import annotations
 
@@ -25,9 +29,17 @@ from headforge.avatar import Avatar, HeadMesh
 from headforge.body.model import PHENOTYPES, RestBody, rest_body
 from headforge.body.rig import EYE_BONES
 from headforge.emotion.visemes import with_mixed_targets
+from headforge.errors import BodyShapeError
 from headforge.headmodel.anny_head import mesh_components
+from headforge.render.shading import vertex_normals
 
+BODY_CHOICES = ("head", "full")  # a head-only avatar, or the head on a rigged body
 SEAM_FALLOFF_M = 0.06  # body vertices this far below the seam still follow the head
+CLOTH_OFFSET_M = 0.004  # the outfit stands this far off the skin
+# Taubin smoothing passes over each outfit piece (borders kept): shoes lose the toes.
+CLOTH_SMOOTHING = {"Wolf3D_Outfit_Top": 40, "Wolf3D_Outfit_Bottom": 30, "Wolf3D_Outfit_Footwear": 120}
+_TAUBIN = (0.5, -0.53)  # shrink, then grow: smooths without thinning the body
+NECKLINE_M = 0.02  # the top's neckline: this far above the Neck bone's head
 # Fabric colours (linear RGB) and roughness of the outfit.
 OUTFIT = {
     "Wolf3D_Outfit_Top": ((0.10, 0.16, 0.26), 0.85),  # navy knit
@@ -89,6 +101,28 @@ class FullBody:
         return next(p for p in self.parts if p.name == name)
 
 
+def check_body_shape(shape: dict[str, float]) -> None:
+    """Raise BodyShapeError unless ``shape`` maps phenotype names to numbers in [0, 1]."""
+    for name, value in shape.items():
+        if name not in PHENOTYPES:
+            raise BodyShapeError(f"unknown body phenotype {name!r}; use {', '.join(PHENOTYPES)}")
+        if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+            raise BodyShapeError(f"body phenotype {name} must be a number in [0, 1], not {value!r}")
+
+
+def parse_body_shape(text: str) -> dict[str, float]:
+    """"gender=0.2,height=0.7" -> {"gender": 0.2, "height": 0.7}; raises BodyShapeError."""
+    shape = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            shape[name.strip()] = float(value)
+        except ValueError:
+            raise BodyShapeError(f"body shape: {item!r} is not name=number") from None
+    check_body_shape(shape)
+    return shape
+
+
 def body_phenotypes(avatar: Avatar, chosen: dict[str, float] | None = None) -> dict[str, float]:
     """{phenotype: value in [0, 1]}: ``chosen`` where given, else the head fit's own
     (``params.json`` identity; anny back-end), else 0.5."""
@@ -112,18 +146,43 @@ def full_body(avatar: Avatar, phenotypes: dict[str, float] | None = None) -> Ful
     joints, weights = rest.joints.copy(), rest.weights.copy()
     parts = _head_parts(mesh, head, joints[head_ids], weights[head_ids], names)
     parts += _outfit_parts(rest, body_vertices, joints, weights, avatar)
-    return FullBody(parts, names, parents, world, offset.astype(np.float64), shape)
+    posed = t_pose(world, parents, names)
+    for part in parts:
+        part.vertices = skin_vertices(part.vertices, part.joints, part.weights, posed @ np.linalg.inv(world))
+    return FullBody(parts, names, parents, posed, offset.astype(np.float64), shape)
 
 
-def head_rigid_part(name: str, vertices: np.ndarray, faces: np.ndarray, body: FullBody, **kw) -> BodyPart:
-    """A mesh that moves with the head (head-frame ``vertices`` (N, 3)): moved onto the body
-    and skinned to ``Head`` alone. ``kw``: the other :class:`BodyPart` fields."""
-    n = len(vertices)
-    joints = np.zeros((n, 4), np.int64)
-    joints[:, 0] = body.bone("Head")
-    weights = np.zeros((n, 4), np.float32)
-    weights[:, 0] = 1
-    return BodyPart(name, (np.asarray(vertices) + body.head_offset).astype(np.float32), faces, joints, weights, **kw)
+def t_pose(world: np.ndarray, parents: np.ndarray, names: list[str]) -> np.ndarray:
+    """(J, 4, 4) world transforms with the arms straightened out sideways (VRM's T-pose: upper
+    arm, forearm and hand level along +x for the left arm, -x for the right), from the rest
+    ``world`` (J, 4, 4); every other bone keeps its pose relative to its parent."""
+    from scipy.spatial.transform import Rotation
+
+    world = world.copy()
+    children = {j: [k for k in range(len(parents)) if parents[k] == j] for j in range(len(parents))}
+    for side, sign in (("Left", 1.0), ("Right", -1.0)):
+        for bone in (f"{side}Arm", f"{side}ForeArm", f"{side}Hand"):
+            j = names.index(bone)
+            y_axis = world[j, :3, 1]  # +Y runs along the bone
+            turn, _ = Rotation.align_vectors([[sign, 0.0, 0.0]], [y_axis])
+            pivot = world[j, :3, 3].copy()
+            move = np.eye(4)
+            move[:3, :3] = turn.as_matrix()
+            move[:3, 3] = pivot - move[:3, :3] @ pivot
+            stack = [j]
+            while stack:  # the bone and everything under it
+                k = stack.pop()
+                world[k] = move @ world[k]
+                stack += children[k]
+    return world
+
+
+def skin_vertices(vertices: np.ndarray, joints: np.ndarray, weights: np.ndarray, moves: np.ndarray) -> np.ndarray:
+    """(N, 3) float32 linear-blend skinned ``vertices`` (N, 3): (N, 4) ``joints`` and
+    ``weights``, (J, 4, 4) bone ``moves`` (new world @ inverse rest world)."""
+    homogeneous = np.concatenate([vertices, np.ones((len(vertices), 1))], axis=1)
+    blended = np.einsum("nk,nkij->nij", weights, moves[joints])
+    return np.einsum("nij,nj->ni", blended, homogeneous)[:, :3].astype(np.float32)
 
 
 def _follow_seam(rest: RestBody, head: np.ndarray) -> np.ndarray:
@@ -197,21 +256,51 @@ def _outfit_parts(rest: RestBody, vertices: np.ndarray, joints: np.ndarray, weig
     dominant = np.take_along_axis(joints, weights.argmax(axis=1)[:, None], 1)[:, 0]
     region_of_bone = np.array([_COVER.index(_region(name)) for name in rest.bone_names])
     vertex_region = region_of_bone[dominant]
+    neck = rest.bone("Neck")
+    neckline = (dominant == neck) & (vertices[:, 1] < rest.world[neck, 1, 3] + NECKLINE_M)
+    vertex_region[neckline] = _COVER.index("Wolf3D_Outfit_Top")
     is_head = np.zeros(len(vertices), bool)
     is_head[rest.head_vertices] = True
     faces = rest.faces[~is_head[rest.faces].all(axis=1)]
     face_region = vertex_region[faces].max(axis=1)  # cloth covers the faces on its border
     skin = _skin_color(avatar)
+    normals = vertex_normals(vertices, faces)
     parts = []
     for k, name in enumerate(_COVER):
         f = faces[face_region == k]
         ids = np.unique(f)
         remap = np.full(len(vertices), -1)
         remap[ids] = np.arange(len(ids))
-        color, roughness = (skin, 0.6) if name == "Wolf3D_Body" else OUTFIT[name]
-        parts.append(BodyPart(name, vertices[ids], remap[f], joints[ids], weights[ids],
+        if name == "Wolf3D_Body":
+            color, roughness, part_vertices = skin, 0.6, vertices[ids]
+        else:
+            (color, roughness) = OUTFIT[name]
+            part_vertices = _cloth(vertices[ids], normals[ids], remap[f], CLOTH_SMOOTHING[name])
+        parts.append(BodyPart(name, part_vertices, remap[f], joints[ids], weights[ids],
                               color=color, roughness=roughness))
     return parts
+
+
+def _cloth(vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray, passes: int) -> np.ndarray:
+    """(N, 3) float32: the piece's surface smoothed (``passes`` Taubin passes, border
+    vertices fixed) and, inside its border, moved ``CLOTH_OFFSET_M`` out along the
+    body's ``normals``."""
+    from scipy.sparse import coo_matrix
+
+    n = len(vertices)
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    keys, counts = np.unique(np.sort(edges, axis=1), axis=0, return_counts=True)
+    border = np.zeros(n, bool)
+    border[keys[counts == 1].ravel()] = True
+    both = np.concatenate([keys, keys[:, ::-1]])
+    adjacency = coo_matrix((np.ones(len(both)), (both[:, 0], both[:, 1])), shape=(n, n)).tocsr()
+    degree = np.maximum(np.asarray(adjacency.sum(axis=1)).ravel(), 1)[:, None]
+    out = vertices.astype(np.float64)
+    for k in range(2 * passes):
+        step = _TAUBIN[k % 2]
+        moved = out + step * ((adjacency @ out) / degree - out)
+        out[~border] = moved[~border]
+    return (out + CLOTH_OFFSET_M * normals * ~border[:, None]).astype(np.float32)  # borders meet the skin
 
 
 def _region(bone: str) -> str:

@@ -11,20 +11,24 @@ The head model's vertices are a subset of the body's (:attr:`RestBody.head_verti
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from headforge.body.rig import rpm_name
 from headforge.errors import ModelError
+from headforge.paths import cache_dir
 
 ANNY_BODY_KWARGS = dict(rig="mixamo", topology="anny", facial_actions="none")
 # Blender (Z up, facing -Y) -> glTF (Y up, facing +Z): (x, y, z) -> (x, z, -y).
 TO_GLTF = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
 MAX_INFLUENCES = 4  # glTF JOINTS_0/WEIGHTS_0
+HEAD_MAP_VERSION = 1
 _lock = threading.Lock()
 
 
@@ -54,22 +58,48 @@ class RestBody:
 
 
 @lru_cache(maxsize=1)
-def _models():
-    """anny's body model and head model (for the vertex correspondence)."""
+def _body_model():
+    """anny's body model (its model data cached by anny)."""
     try:
         import anny
 
-        from headforge.headmodel.anny_head import ANNY_KWARGS
-
         with _lock:
-            return anny.Anny(**ANNY_BODY_KWARGS), anny.Anny(**ANNY_KWARGS)
+            return anny.Anny(**ANNY_BODY_KWARGS)
     except (ImportError, OSError, ValueError) as e:
         raise ModelError(f"anny's body model could not be loaded ({e}); run `headforge setup`") from e
 
 
+def head_map_path() -> Path:
+    return cache_dir() / f"anny-body-head-vertices-v{HEAD_MAP_VERSION}.npy"
+
+
+@lru_cache(maxsize=1)
+def head_vertices() -> np.ndarray:
+    """(H,) int64: the body vertex of each head-model vertex, by their MakeHuman base-mesh
+    vertex; cached in ``head_map_path()`` (anny's head model loads only to build it)."""
+    path = head_map_path()
+    if path.is_file():
+        return np.load(path, allow_pickle=False)
+    import anny
+
+    from headforge.headmodel.anny_head import ANNY_KWARGS
+
+    base_body = _body_model().base_mesh_vertex_indices.numpy()
+    base_head = anny.Anny(**ANNY_KWARGS).base_mesh_vertex_indices.numpy()
+    order = np.argsort(base_body)
+    found = order[np.searchsorted(base_body[order], base_head)]
+    if not np.array_equal(base_body[found], base_head):
+        raise ModelError("anny's head is not a part of its body mesh")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, found.astype(np.int64))
+    os.replace(tmp, path)
+    return found.astype(np.int64)
+
+
 def build_cache() -> None:
-    """Have anny build (and cache) the body model data now (set-up step)."""
-    _models()
+    """Have anny build (and cache) the body model data, and map the head onto it (set-up step)."""
+    head_vertices()
 
 
 def rest_body(phenotypes: dict[str, float]) -> RestBody:
@@ -77,7 +107,7 @@ def rest_body(phenotypes: dict[str, float]) -> RestBody:
     ``PHENOTYPES``)."""
     import torch
 
-    body, head = _models()
+    body = _body_model()
     values = {k: float(np.clip(phenotypes.get(k, 0.5), 0.0, 1.0)) for k in body.phenotype_labels}
     with torch.no_grad():
         phen = torch.tensor([[values[k] for k in body.phenotype_labels]], dtype=body.dtype)
@@ -96,12 +126,6 @@ def rest_body(phenotypes: dict[str, float]) -> RestBody:
     top = np.argsort(-weights, axis=1)[:, :MAX_INFLUENCES]
     w = np.take_along_axis(weights, top, 1)
     w /= w.sum(axis=1, keepdims=True)
-    base_body = body.base_mesh_vertex_indices.numpy()
-    base_head = head.base_mesh_vertex_indices.numpy()
-    order = np.argsort(base_body)
-    head_vertices = order[np.searchsorted(base_body[order], base_head)]
-    if not np.array_equal(base_body[head_vertices], base_head):
-        raise ModelError("anny's head is not a part of its body mesh")
     return RestBody(
         vertices=(vertices - floor).astype(np.float32),
         faces=body.get_triangular_faces().numpy().astype(np.int32),
@@ -110,5 +134,5 @@ def rest_body(phenotypes: dict[str, float]) -> RestBody:
         world=world,
         joints=np.take_along_axis(indices, top, 1).astype(np.int64),
         weights=w.astype(np.float32),
-        head_vertices=head_vertices.astype(np.int64),
+        head_vertices=head_vertices(),
     )

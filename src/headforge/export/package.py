@@ -52,7 +52,8 @@ def params_json(params: dict) -> bytes:
 def zip_entries(avatar: Avatar) -> dict[str, bytes]:
     """{entry name: content} in ``ENTRY_NAMES`` order; emotion_mlp.json (the emotion slider
     mapping, :mod:`headforge.emotion`) when the morph targets are its ARKit actions;
-    preview.png only when there is one; hair.data when the avatar has hair."""
+    preview.png only when there is one; hair.data when the avatar has hair. A full-body avatar's
+    avatar.glb is the rigged body (:mod:`headforge.export.rigged`)."""
     params = params_json(avatar.params)  # first: the cheapest step that can fail
     worn = avatar.worn_albedo()
     images = {"bare": avatar.albedo, "normal": avatar.normal_map, "preview": avatar.preview}
@@ -62,7 +63,14 @@ def zip_entries(avatar: Avatar) -> dict[str, bytes]:
     with ThreadPoolExecutor(2) as pool:
         png = dict(zip(images, pool.map(lambda image: None if image is None else encode_png(image), images.values())))
     obj = obj_files(avatar, png["bare"], png["normal"])
-    entries = {"avatar.glb": glb_bytes(avatar, png.get("worn", png["bare"]), png["normal"]), **obj}
+    albedo_png = png.get("worn", png["bare"])
+    if avatar.body is None:
+        glb = glb_bytes(avatar, albedo_png, png["normal"])
+    else:
+        from headforge.export.rigged import rigged_glb_bytes
+
+        glb = rigged_glb_bytes(avatar, avatar.body, albedo_png, png["normal"])
+    entries = {"avatar.glb": glb, **obj}
     entries["params.json"] = params
     if set(avatar.mesh.morph_names) == set(load_mapping().actions):
         entries["emotion_mlp.json"] = MAPPING_PATH.read_bytes()

@@ -4,9 +4,10 @@ other Ready Player Me clients look up is where they look for it.
 Scene: one root node ``Armature`` (no transform) holding the skeleton (``Hips`` and its
 children, Mixamo names, +Y along each bone, body frame: metres, Y up, facing +Z, floor at 0)
 and one node per mesh (``Wolf3D_Head``, ``Wolf3D_Teeth``, ``EyeLeft``, ``EyeRight``,
-``Wolf3D_Body``, ``Wolf3D_Outfit_Top``/``_Bottom``/``_Footwear``, ``Wolf3D_Hair``), all skinned
-by one skin. The head parts carry the 52 ARKit targets, the 15 visemes and 5 extras
-(names in ``mesh.extras.targetNames``); default weights = the fitted expression.
+``Wolf3D_Body``, ``Wolf3D_Outfit_Top``/``_Bottom``/``_Footwear``), all skinned by one skin;
+the hair (``Wolf3D_Hair``) hangs under the ``Head`` bone (:func:`attach_to_head`). The head parts carry the 52 ARKit targets, the 15 visemes and 5 extras
+(names in ``mesh.extras.targetNames``); default weights 0: a neutral face (the photo's
+expression is in params.json).
 """
 from __future__ import annotations
 
@@ -69,16 +70,13 @@ def rigged_builder(avatar: Avatar, body: FullBody, albedo_png: bytes | None = No
             gltf["scenes"][0]["nodes"].append(node)
 
     for part in body.parts:
-        node = builder._append("nodes", {"name": part.name, "mesh": _add_part(builder, part, skin_material, avatar),
+        node = builder._append("nodes", {"name": part.name, "mesh": _add_part(builder, part, skin_material),
                                          "skin": skin})
         place(node)
         meshes[part.name] = node
     if avatar.hair is not None and avatar.hair.count:
-        node = skin_to_head(builder, add_hair(builder, _moved_hair(avatar, body)), body, skin)
-        gltf["scenes"][0]["nodes"].remove(node)
-        gltf["nodes"][node]["name"] = HAIR_NODE
-        place(node)
-        meshes[HAIR_NODE] = node
+        node = add_hair(builder, avatar.hair)
+        meshes[HAIR_NODE] = attach_to_head(builder, node, body, bones, HAIR_NODE)
     return RiggedScene(builder, armature, bones, meshes, skin)
 
 
@@ -88,27 +86,20 @@ def rigged_glb_bytes(avatar: Avatar, body: FullBody, albedo_png: bytes | None = 
     return rigged_builder(avatar, body, albedo_png, normal_png).builder.to_bytes()
 
 
-def skin_to_head(builder: GlbBuilder, node: int, body: FullBody, skin: int) -> int:
-    """Skin every primitive of mesh node ``node`` (already in the body frame) to ``Head``
-    alone: JOINTS_0/WEIGHTS_0 added, the node given ``skin``. Returns ``node``."""
+def attach_to_head(builder: GlbBuilder, node: int, body: FullBody, bones: list[int], name: str) -> int:
+    """Make scene-root node ``node`` (a mesh in the head frame: hair, or teeth and eyes made
+    apart) a child of the ``Head`` bone that places it on the body, renamed ``name``: it moves
+    rigidly with the head in every client, whatever its primitives (lines or triangles).
+    Returns ``node``."""
     gltf = builder.gltf
-    mesh = gltf["meshes"][gltf["nodes"][node]["mesh"]]
-    for primitive in mesh["primitives"]:
-        n = gltf["accessors"][primitive["attributes"]["POSITION"]]["count"]
-        joints = np.zeros((n, 4), np.uint16)
-        joints[:, 0] = body.bone("Head")
-        weights = np.zeros((n, 4), np.float32)
-        weights[:, 0] = 1
-        primitive["attributes"]["JOINTS_0"] = builder.add_accessor(joints)
-        primitive["attributes"]["WEIGHTS_0"] = builder.add_accessor(weights)
-    gltf["nodes"][node]["skin"] = skin
+    head = body.bone("Head")
+    gltf["scenes"][0]["nodes"].remove(node)
+    place = np.eye(4)
+    place[:3, 3] = body.head_offset  # head frame -> body frame
+    local = np.linalg.solve(body.world[head], place)
+    gltf["nodes"][node].update(name=name, matrix=[float(v) for v in local.T.ravel()])
+    gltf["nodes"][bones[head]].setdefault("children", []).append(node)
     return node
-
-
-def _moved_hair(avatar: Avatar, body: FullBody):
-    from dataclasses import replace
-
-    return replace(avatar.hair, strands=(avatar.hair.strands + body.head_offset).astype(np.float32))
 
 
 def _add_skeleton(builder: GlbBuilder, body: FullBody) -> list[int]:
@@ -127,7 +118,7 @@ def _add_skeleton(builder: GlbBuilder, body: FullBody) -> list[int]:
     return nodes
 
 
-def _add_part(builder: GlbBuilder, part: BodyPart, skin_material: int, avatar: Avatar) -> int:
+def _add_part(builder: GlbBuilder, part: BodyPart, skin_material: int) -> int:
     """The glTF mesh of one body part: textured (head parts) or one fabric colour."""
     deltas = part.morph_deltas if part.morph_names else None
     if part.uvs is not None:
@@ -152,9 +143,7 @@ def _add_part(builder: GlbBuilder, part: BodyPart, skin_material: int, avatar: A
     primitive["attributes"]["JOINTS_0"] = builder.add_accessor(part.joints[ids].astype(np.uint16))
     primitive["attributes"]["WEIGHTS_0"] = builder.add_accessor(part.weights[ids].astype(np.float32))
     mesh = {"name": part.name, "primitives": [primitive]}
-    if part.morph_names:
-        defaults = np.zeros(len(part.morph_names))
-        defaults[:len(avatar.expression)] = avatar.expression
-        mesh["weights"] = defaults.tolist()
+    if part.morph_names:  # a neutral face at rest: clients drive every target from zero
+        mesh["weights"] = [0.0] * len(part.morph_names)
         mesh["extras"] = {"targetNames": list(part.morph_names)}
     return builder.add_mesh(mesh)

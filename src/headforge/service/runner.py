@@ -116,7 +116,8 @@ class JobRunner:
             rgb = upright(photo.rgb, spec["orientation"])
             options = Options(texture_size=spec["texture_size"], keep_expression=spec["keep_expression"],
                               emotions=dict(spec["emotions"]), single_face=spec["single_face"],
-                              hair=hair.from_photo(spec["hair"]))
+                              hair=hair.from_photo(spec["hair"]), body=spec.get("body", "head"),
+                              body_shape=dict(spec.get("body_shape", {})))
             avatar = reconstruct(rgb, options, lambda stage, share: report(stage, share * EXPORT_START))
             report("export", EXPORT_START)
             t0 = time.perf_counter()

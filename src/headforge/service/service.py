@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from headforge.body.fullbody import BODY_CHOICES, check_body_shape
 from headforge.emotion.mapping import intensity_vector
 from headforge.service import hair as hair_styles
 from headforge.service.backends import check_backend
@@ -59,6 +60,8 @@ class NewJob:
     texture_size: int = 1024
     backend: str | None = None
     keep_expression: bool = True
+    body: str = "head"
+    body_shape: dict[str, float] = field(default_factory=dict)
 
 
 class AvatarService:
@@ -112,6 +115,9 @@ class AvatarService:
             raise BadRequestError(f"texture_size must be one of {', '.join(map(str, TEXTURE_SIZES))}")
         intensity_vector(request.emotions)  # raises EmotionError (bad_emotion)
         hair = hair_styles.check_choice(request.hair)
+        if request.body not in BODY_CHOICES:
+            raise BadRequestError(f"body must be one of {', '.join(BODY_CHOICES)}")
+        check_body_shape(request.body_shape)
         upload = accept_upload(request.photo, s.max_upload_bytes, s.max_pixels)
         if self.engine.broker() is False:
             raise UnavailableError("the job queue is unreachable; try again shortly", s.retry_after_s)
@@ -123,6 +129,8 @@ class AvatarService:
             "emotions": {k: float(v) for k, v in request.emotions.items()},
             "texture_size": request.texture_size,
             "keep_expression": request.keep_expression,
+            "body": request.body,
+            "body_shape": {k: float(v) for k, v in request.body_shape.items()},
             "orientation": upload.orientation,
             "single_face": s.single_face,
             "max_pixels": s.max_pixels,

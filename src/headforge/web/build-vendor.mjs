@@ -1,7 +1,10 @@
 // Copies the three.js files the page uses from node_modules into static/vendor/three/, keeping
 // three's own layout, and points the add-ons' bare `from 'three'` imports at the copied build,
-// so the browser loads plain ES modules with no bundler and no import map. Run by `npm run build`
-// (scripts/install.sh does it after `npm ci`); static/vendor/ is not committed.
+// so the browser loads plain ES modules with no bundler and no import map. The client pages
+// (static/clients/) also load TalkingHead and three-vrm, copied unmodified into
+// static/vendor/talkinghead/ and static/vendor/three-vrm/; their bare imports are resolved by
+// an import map in those pages. Run by `npm run build` (scripts/install.sh does it after
+// `npm ci`); static/vendor/ is not committed.
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +18,12 @@ const FILES = [
   "build/three.core.js",
   "examples/jsm/controls/OrbitControls.js",
   "examples/jsm/environments/RoomEnvironment.js",
+  "examples/jsm/curves/NURBSCurve.js",
+  "examples/jsm/curves/NURBSUtils.js",
+  "examples/jsm/libs/fflate.module.js",
+  "examples/jsm/libs/stats.module.js",
+  "examples/jsm/loaders/DRACOLoader.js",
+  "examples/jsm/loaders/FBXLoader.js",
   "examples/jsm/loaders/GLTFLoader.js",
   "examples/jsm/utils/BufferGeometryUtils.js",
   "examples/jsm/utils/SkeletonUtils.js",
@@ -40,6 +49,20 @@ for (const file of FILES.filter((f) => f.endsWith(".js"))) {
   for (const [, path] of text.matchAll(/from\s+['"](\.{1,2}\/[^'"]+)['"]/g)) {
     const wanted = relative(target, join(dirname(join(target, file)), path));
     if (!FILES.includes(wanted)) throw new Error(`${file} imports ${path}: add ${wanted} to FILES`);
+  }
+}
+// Unmodified copies: {package: [files]}.
+const UNMODIFIED = {
+  "@met4citizen/talkinghead": ["LICENSE", "package.json", "modules/talkinghead.mjs", "modules/dynamicbones.mjs",
+    "modules/lipsync-en.mjs", "modules/lipsync-fi.mjs", "modules/lipsync-lt.mjs", "modules/playback-worklet.js"],
+  "@pixiv/three-vrm": ["LICENSE", "package.json", "lib/three-vrm.module.js"],
+};
+for (const [name, files] of Object.entries(UNMODIFIED)) {
+  const into = join(here, "static", "vendor", name.split("/")[1]);
+  rmSync(into, { recursive: true, force: true });
+  for (const file of files) {
+    mkdirSync(dirname(join(into, file)), { recursive: true });
+    copyFileSync(join(here, "node_modules", name, file), join(into, file));
   }
 }
 console.log(`three.js ${JSON.parse(readFileSync(join(source, "package.json"), "utf8")).version} -> ${relative(process.cwd(), target)}`);

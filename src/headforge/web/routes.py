@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Header, Request, Response, UploadFile, status
 
 import headforge
+from headforge.body.fullbody import parse_body_shape
 from headforge.emotion.mapping import MAPPING_PATH, parse_emotions
 from headforge.errors import EmotionError
 from headforge.service.service import AvatarService, Client, NewJob
@@ -74,6 +75,9 @@ def create_job(
     texture_size: Annotated[int, Form(description="512, 1024 or 2048")] = 1024,
     backend: Annotated[str | None, Form(description="reconstruction back-end; unset: the default")] = None,
     neutral: Annotated[bool, Form(description="start from a neutral face, not the photo's expression")] = False,
+    body: Annotated[str, Form(description="head (a head-only avatar) or full (a rigged, dressed body; "
+                                          "the zip adds avatar.vrm)")] = "head",
+    body_shape: Annotated[str, Form(description="the body's phenotypes, e.g. gender=0.2,height=0.7")] = "",
 ) -> JobStatus:
     """Queue a reconstruction of the uploaded portrait. Answers 202 with the job; poll its
     status, then fetch ``avatar.glb`` or ``avatar.zip``."""
@@ -85,6 +89,8 @@ def create_job(
         texture_size=texture_size,
         backend=backend,
         keep_expression=not neutral,
+        body=body,
+        body_shape=parse_body_shape(body_shape),
     )
     job = service.create_job(request, client)
     body = _status(service, job)
