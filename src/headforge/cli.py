@@ -89,7 +89,8 @@ def _cmd_reconstruct(args) -> int:
 
     emotions = parse_emotions(args.emotion)  # a bad name fails here, before any model loads
     options = Options(texture_size=args.texture_size, keep_expression=args.expression == "keep", emotions=emotions,
-                      hair=args.hairstyle or args.hair, body=args.body, body_shape=parse_body_shape(args.body_shape))
+                      hair=args.hairstyle or args.hair, body=args.body, body_shape=parse_body_shape(args.body_shape),
+                      licence=args.licence)
     avatar = default_reconstructor(args.backend, args.model_dir)(Path(args.photo), options)
     out = avatar.save_zip(args.output)
     p = avatar.params
@@ -232,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--body-shape", default="", metavar="NAME=V,...",
                    help="the body's phenotypes in [0, 1], e.g. gender=0.1,height=0.6; names: gender (0 female, "
                         "1 male), age, muscle, weight, height, proportions; unset: from the head fit")
+    p.add_argument("--licence", choices=("personal", "cc-by-4.0", "cc0"), default="personal",
+                   help="the VRM's licence (full body): personal (default: only you, non-profit, no "
+                        "redistribution), cc-by-4.0 or cc0")
     _backend_arguments(p)
     p.set_defaults(func=_cmd_reconstruct)
 

@@ -26,6 +26,7 @@ from headforge.emotion import apply_emotions, emotion_params
 from headforge.emotion.mapping import intensity_vector
 from headforge.errors import SeveralFacesError
 from headforge.export.preview import make_preview
+from headforge.export.vrm import LICENCES
 from headforge.hair.fit import fit_on_head
 from headforge.hair.library import load_hairstyle, open_library
 from headforge.hair.tryon import hair_params
@@ -53,7 +54,8 @@ class Options:
     "none" (no hair) or the name of a stored hairstyle (:mod:`headforge.hair`), fitted to the
     head; body: "head" (a head-only avatar) or "full" (the head on a rigged, dressed body:
     :mod:`headforge.body`), body_shape: {phenotype: value in [0, 1]} for the body (gender,
-    age, muscle, weight, height, proportions); unset ones come from the head fit."""
+    age, muscle, weight, height, proportions); unset ones come from the head fit; licence: the
+    VRM's (:data:`headforge.export.vrm.LICENCES`: personal, cc-by-4.0, cc0)."""
 
     texture_size: int = 1024
     keep_expression: bool = True
@@ -63,11 +65,14 @@ class Options:
     hair: str = "auto"
     body: str = "head"
     body_shape: dict[str, float] = field(default_factory=dict)
+    licence: str = "personal"
 
     def __post_init__(self):
         if self.body not in BODY_CHOICES:
             raise ValueError(f"body must be one of {BODY_CHOICES}, not {self.body!r}")
         check_body_shape(self.body_shape)
+        if self.licence not in LICENCES:
+            raise ValueError(f"licence must be one of {tuple(LICENCES)}, not {self.licence!r}")
         if self.texture_size not in TEXTURE_SIZES:
             raise ValueError(f"texture size must be one of {TEXTURE_SIZES}, not {self.texture_size}")
         if self.hair not in HAIR_CHOICES:
@@ -171,7 +176,7 @@ class Reconstructor:
             avatar.body = full_body(avatar, opts.body_shape)
             timings["body"] = round(time.perf_counter() - t0, 4)
             avatar.params["body"] = {"rig": "mixamo (Ready Player Me names)", "phenotypes": avatar.body.phenotypes,
-                                     "chosen": sorted(opts.body_shape)}
+                                     "chosen": sorted(opts.body_shape), "licence": opts.licence}
         return avatar
 
 

@@ -1,6 +1,6 @@
 """The avatar zip: GLB, OBJ + MTL + textures, params.json, the emotion mapping, an optional
-preview and, for an avatar with hair, ``hair.data`` (its strands in the USC-HairSalon layout,
-head frame, metres: see :mod:`headforge.hair.formats`).
+preview, for an avatar with hair ``hair.data`` (its strands in the USC-HairSalon layout, head
+frame, metres: see :mod:`headforge.hair.formats`) and for a full-body avatar ``avatar.vrm``.
 
 ``head_albedo.png`` (the OBJ's) is the bare albedo; the GLB's albedo has the scalp under its
 hair painted in the hair's colour (:meth:`headforge.avatar.Avatar.worn_albedo`).
@@ -28,6 +28,7 @@ from headforge.export.png import encode_png
 from headforge.hair.formats import write_usc
 
 HAIR_NAME = "hair.data"
+VRM_NAME = "avatar.vrm"
 ENTRY_NAMES = (
     "avatar.glb",
     "head.obj",
@@ -38,6 +39,7 @@ ENTRY_NAMES = (
     "emotion_mlp.json",
     "preview.png",
     HAIR_NAME,
+    VRM_NAME,
 )
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 DEFLATE_LEVEL = 1  # fastest: level 6 takes three times as long for a zip 5 % smaller
@@ -53,7 +55,8 @@ def zip_entries(avatar: Avatar) -> dict[str, bytes]:
     """{entry name: content} in ``ENTRY_NAMES`` order; emotion_mlp.json (the emotion slider
     mapping, :mod:`headforge.emotion`) when the morph targets are its ARKit actions;
     preview.png only when there is one; hair.data when the avatar has hair. A full-body avatar's
-    avatar.glb is the rigged body (:mod:`headforge.export.rigged`)."""
+    avatar.glb is the rigged body (:mod:`headforge.export.rigged`) and avatar.vrm its VRM 1.0
+    (:mod:`headforge.export.vrm`, licence from ``params["body"]["licence"]``)."""
     params = params_json(avatar.params)  # first: the cheapest step that can fail
     worn = avatar.worn_albedo()
     images = {"bare": avatar.albedo, "normal": avatar.normal_map, "preview": avatar.preview}
@@ -78,6 +81,11 @@ def zip_entries(avatar: Avatar) -> dict[str, bytes]:
         entries["preview.png"] = png["preview"]
     if avatar.hair is not None and avatar.hair.count:
         entries[HAIR_NAME] = write_usc(avatar.hair.strands)
+    if avatar.body is not None:
+        from headforge.export.vrm import vrm_bytes
+
+        entries[VRM_NAME] = vrm_bytes(avatar, avatar.body, avatar.params.get("body", {}).get("licence", "personal"),
+                                      albedo_png=albedo_png, normal_png=png["normal"])
     return entries
 
 

@@ -78,6 +78,7 @@ def create_job(
     body: Annotated[str, Form(description="head (a head-only avatar) or full (a rigged, dressed body; "
                                           "the zip adds avatar.vrm)")] = "head",
     body_shape: Annotated[str, Form(description="the body's phenotypes, e.g. gender=0.2,height=0.7")] = "",
+    licence: Annotated[str, Form(description="the VRM's licence: personal, cc-by-4.0 or cc0")] = "personal",
 ) -> JobStatus:
     """Queue a reconstruction of the uploaded portrait. Answers 202 with the job; poll its
     status, then fetch ``avatar.glb`` or ``avatar.zip``."""
@@ -91,6 +92,7 @@ def create_job(
         keep_expression=not neutral,
         body=body,
         body_shape=parse_body_shape(body_shape),
+        licence=licence,
     )
     job = service.create_job(request, client)
     body = _status(service, job)
@@ -112,6 +114,7 @@ def delete_job(job_id: str, service: ServiceDep, client: ClientDep) -> Response:
 _FILES = {
     "avatar.zip": "application/zip",
     "avatar.glb": "model/gltf-binary",
+    "avatar.vrm": "model/gltf-binary",
     "params.json": "application/json",
 }
 
@@ -129,6 +132,12 @@ def get_zip(job_id: str, service: ServiceDep, client: ClientDep) -> Response:
 @router.get("/jobs/{job_id}/avatar.glb", response_class=Response, summary="The avatar GLB with ARKit morph targets")
 def get_glb(job_id: str, service: ServiceDep, client: ClientDep) -> Response:
     return _file(service.result_file(job_id, "avatar.glb", client), "avatar.glb", job_id)
+
+
+@router.get("/jobs/{job_id}/avatar.vrm", response_class=Response,
+            summary="A full-body job's VRM 1.0 avatar (404 for a head-only job)")
+def get_vrm(job_id: str, service: ServiceDep, client: ClientDep) -> Response:
+    return _file(service.result_file(job_id, "avatar.vrm", client), "avatar.vrm", job_id)
 
 
 @router.get("/jobs/{job_id}/params.json", response_class=Response, summary="The avatar's params.json")

@@ -30,11 +30,27 @@ async function main() {
   select.addEventListener("change", () => head.setMood(select.value));
   document.getElementById("speak").addEventListener("click", speak);
   document.getElementById("gesture").addEventListener("click", () => head.playGesture("thumbup", 3));
-  window.headforgeClient = { head, speak, moods };
+  // The largest influence of each morph target of Wolf3D_Head over the next `ms`, sampled
+  // every frame.
+  const record = (ms) => new Promise((resolve) => {
+    const face = head.armature.getObjectByName("Wolf3D_Head");
+    const peak = {};
+    const end = performance.now() + ms;
+    const sample = () => {
+      for (const [name, i] of Object.entries(face.morphTargetDictionary)) {
+        peak[name] = Math.max(peak[name] ?? 0, face.morphTargetInfluences[i]);
+      }
+      if (performance.now() < end) requestAnimationFrame(sample); else resolve(peak);
+    };
+    sample();
+  });
+  window.headforgeClient = { head, speak, moods, record };
   status.textContent = "ready";
+  status.dataset.state = "ready";
 }
 
 main().catch((error) => {
   status.textContent = `error: ${error.message}`;
+  status.dataset.state = "error";
   window.headforgeClient = { error: String(error) };
 });

@@ -76,9 +76,11 @@ async function main() {
   window.headforgeClient = { vrm, names, setExpression, influence,
     humanBones: Object.keys(vrm.humanoid.humanBones), meta: vrm.meta };
   status.textContent = "ready";
+  status.dataset.state = "ready";
 }
 
 main().catch((error) => {
   status.textContent = `error: ${error.message}`;
+  status.dataset.state = "error";
   window.headforgeClient = { error: String(error) };
 });
