@@ -1,30 +1,23 @@
-"""Fixtures shared by the browser tests: one `headforge serve` and one Chromium per session."""
+"""Fixtures shared by the browser tests (test_browser.py, test_mirror.py): one real
+`headforge serve` for the whole session (Chromium's flags: webhelpers.CHROMIUM_ARGS)."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from headforge.bench.serving import free_port
+from webhelpers import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",  # WebGL on the CPU
-    "--autoplay-policy=no-user-gesture-required",  # TalkingHead's audio starts without a click
-]
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (scripts/install.sh installs it)")
+from headforge.bench.serving import free_port
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """The URL of a `headforge serve` with one embedded worker and its own data folder."""
+    """URL of a `headforge serve` on 127.0.0.1 with one worker, ready."""
     port = free_port()
     env = {**os.environ, "HEADFORGE_DATA_DIR": str(tmp_path_factory.mktemp("hfdata")), "HEADFORGE_WORKERS": "1"}
     log = open(tmp_path_factory.mktemp("log") / "serve.log", "wb")
@@ -47,11 +40,17 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def chromium():
-    """Debian's Chromium driven by Playwright (software WebGL)."""
+def playwright():
+    """One Playwright driver for the session (its sync API runs one per thread)."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    """Debian's Chromium (software WebGL, no camera)."""
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()

@@ -11,20 +11,19 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
-from conftest import needs_chromium
-from webhelpers import encoded
+from webhelpers import encoded, needs_chromium
 
 pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
-def page(server, chromium):
-    page = chromium.new_page(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+def page(browser, server):
+    page = browser.new_page(viewport={"width": 1280, "height": 860}, accept_downloads=True)
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(server)
     yield page
-    page.close()
+    page.context.close()
     assert not errors, errors
 
 

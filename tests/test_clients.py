@@ -9,9 +9,8 @@ import math
 import httpx
 import numpy as np
 import pytest
-from conftest import needs_chromium
 from PIL import Image
-from webhelpers import astronaut_jpeg, wait_for_job
+from webhelpers import astronaut_jpeg, needs_chromium, wait_for_job
 
 pytestmark = needs_chromium
 VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U")
@@ -31,8 +30,8 @@ def full_job(server) -> str:
     return f"{api}/jobs/{created['id']}"
 
 
-def open_client(chromium, server, page_name, src):
-    page = chromium.new_page(viewport={"width": 640, "height": 800})
+def open_client(browser, server, page_name, src):
+    page = browser.new_page(viewport={"width": 640, "height": 800})
     messages = []
     page.on("console", lambda m: messages.append((m.type, m.text)))
     page.on("pageerror", lambda e: messages.append(("pageerror", str(e))))
@@ -64,8 +63,8 @@ def angle(q1, q2) -> float:
     return math.degrees(2 * math.acos(min(1.0, abs(float(np.dot(q1, q2))))))
 
 
-def test_talkinghead_lip_syncs_moods_and_gestures_our_glb(chromium, server, full_job):
-    page, messages = open_client(chromium, server, "talkinghead", f"{full_job}/avatar.glb")
+def test_talkinghead_lip_syncs_moods_and_gestures_our_glb(browser, server, full_job):
+    page, messages = open_client(browser, server, "talkinghead", f"{full_job}/avatar.glb")
     keys = page.evaluate(VISEME_NOW)
     assert {f"viseme_{v}" for v in VISEMES} <= set(keys)  # ours, not built by TalkingHead
     page.evaluate("window.headforgeClient.speak()")
@@ -86,11 +85,11 @@ def test_talkinghead_lip_syncs_moods_and_gestures_our_glb(chromium, server, full
     assert smile > 0.05, "the happy mood did not smile"
     assert max(angle(spine[0], q) for q in spine) > 0.2, "the body stands frozen"
     assert not complaints(messages), complaints(messages)
-    page.close()
+    page.context.close()
 
 
-def test_three_vrm_loads_our_vrm_without_warnings_and_moves_the_face(chromium, server, full_job):
-    page, messages = open_client(chromium, server, "vrm", f"{full_job}/avatar.vrm")
+def test_three_vrm_loads_our_vrm_without_warnings_and_moves_the_face(browser, server, full_job):
+    page, messages = open_client(browser, server, "vrm", f"{full_job}/avatar.vrm")
     client = "window.headforgeClient"
     names = set(page.evaluate(f"{client}.names"))
     assert {"happy", "angry", "sad", "relaxed", "surprised", "aa", "ih", "ou", "ee", "oh", "blink", "blinkLeft",
@@ -108,4 +107,4 @@ def test_three_vrm_loads_our_vrm_without_warnings_and_moves_the_face(chromium, s
         changed = np.abs(pixels(page) - neutral).sum(axis=2) > 30
         assert changed.mean() > 0.002, f"{expression} did not move the face on screen"
     assert not complaints(messages), complaints(messages)
-    page.close()
+    page.context.close()
