@@ -75,8 +75,13 @@ def test_talkinghead_lip_syncs_moods_and_gestures_our_glb(browser, server, full_
 
     arm = page.evaluate(BONE_ANGLE, "LeftForeArm")
     page.evaluate("window.headforgeClient.head.playGesture('handup', 3)")
-    page.wait_for_timeout(1500)
-    assert angle(arm, page.evaluate(BONE_ANGLE, "LeftForeArm")) > 20, "the gesture did not move the arm"
+    turned = 0.0
+    for _ in range(16):  # the gesture eases in over about a second; software WebGL is slow
+        page.wait_for_timeout(250)
+        turned = max(turned, angle(arm, page.evaluate(BONE_ANGLE, "LeftForeArm")))
+        if turned > 20:
+            break
+    assert turned > 20, f"the gesture turned the forearm by {turned:.1f} degrees only"
 
     page.evaluate("window.headforgeClient.head.setMood('happy')")
     spine = [page.evaluate(BONE_ANGLE, "Spine1")]
