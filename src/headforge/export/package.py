@@ -25,6 +25,7 @@ from headforge.emotion.mapping import MAPPING_PATH, load_mapping
 from headforge.export.gltf import glb_bytes
 from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME, obj_files
 from headforge.export.png import encode_png
+from headforge.hair.cards import DEFAULT_BUDGET
 from headforge.hair.formats import write_usc
 
 HAIR_NAME = "hair.data"
@@ -51,11 +52,12 @@ def params_json(params: dict) -> bytes:
     return json.dumps(params, indent=2, default=_builtin, allow_nan=False).encode()
 
 
-def zip_entries(avatar: Avatar) -> dict[str, bytes]:
+def zip_entries(avatar: Avatar, hair_budget: str = DEFAULT_BUDGET) -> dict[str, bytes]:
     """{entry name: content} in ``ENTRY_NAMES`` order; emotion_mlp.json (the emotion slider
     mapping, :mod:`headforge.emotion`) when the morph targets are its ARKit actions;
-    preview.png only when there is one; hair.data when the avatar has hair. A full-body avatar's
-    avatar.glb is the rigged body (:mod:`headforge.export.rigged`) and avatar.vrm its VRM 1.0
+    preview.png only when there is one; hair.data when the avatar has hair.
+    ``hair_budget``: the GLB's hair cards, "web" or "high". A full-body avatar's avatar.glb is
+    the rigged body (:mod:`headforge.export.rigged`) and avatar.vrm its VRM 1.0
     (:mod:`headforge.export.vrm`, licence from ``params["body"]["licence"]``)."""
     params = params_json(avatar.params)  # first: the cheapest step that can fail
     worn = avatar.worn_albedo()
@@ -68,11 +70,11 @@ def zip_entries(avatar: Avatar) -> dict[str, bytes]:
     obj = obj_files(avatar, png["bare"], png["normal"])
     albedo_png = png.get("worn", png["bare"])
     if avatar.body is None:
-        glb = glb_bytes(avatar, albedo_png, png["normal"])
+        glb = glb_bytes(avatar, albedo_png, png["normal"], hair_budget)
     else:
         from headforge.export.rigged import rigged_glb_bytes
 
-        glb = rigged_glb_bytes(avatar, avatar.body, albedo_png, png["normal"])
+        glb = rigged_glb_bytes(avatar, avatar.body, albedo_png, png["normal"], hair_budget)
     entries = {"avatar.glb": glb, **obj}
     entries["params.json"] = params
     if set(avatar.mesh.morph_names) == set(load_mapping().actions):
@@ -85,18 +87,18 @@ def zip_entries(avatar: Avatar) -> dict[str, bytes]:
         from headforge.export.vrm import vrm_bytes
 
         entries[VRM_NAME] = vrm_bytes(avatar, avatar.body, avatar.params.get("body", {}).get("licence", "personal"),
-                                      albedo_png=albedo_png, normal_png=png["normal"])
+                                      albedo_png=albedo_png, normal_png=png["normal"], hair_budget=hair_budget)
     return entries
 
 
-def write_zip(avatar: Avatar, path: str | Path) -> Path:
+def write_zip(avatar: Avatar, path: str | Path, hair_budget: str = DEFAULT_BUDGET) -> Path:
     """Write the avatar zip at ``path`` atomically and return ``path``.
 
     The zip is written to a temporary file in the same folder, synced and renamed over
     ``path``; on any failure the temporary file is removed, ``path`` is left untouched
     and the error is re-raised.
     """
-    return write_entries(zip_entries(avatar), path)
+    return write_entries(zip_entries(avatar, hair_budget), path)
 
 
 def write_entries(entries: dict[str, bytes], path: str | Path) -> Path:

@@ -24,6 +24,7 @@ from headforge.export.gltf import (
     textured_primitive,
 )
 from headforge.export.png import encode_png
+from headforge.hair.cards import DEFAULT_BUDGET, card_budget
 from headforge.render.shading import vertex_normals
 
 HAIR_NODE = "Wolf3D_Hair"
@@ -42,9 +43,11 @@ class RiggedScene:
 
 
 def rigged_builder(avatar: Avatar, body: FullBody, albedo_png: bytes | None = None,
-                   normal_png: bytes | None = None, meshes_under_armature: bool = True) -> RiggedScene:
+                   normal_png: bytes | None = None, meshes_under_armature: bool = True,
+                   hair_budget: str = DEFAULT_BUDGET) -> RiggedScene:
     """A builder holding the rigged avatar. ``meshes_under_armature``: mesh nodes are children
-    of ``Armature`` (as Ready Player Me's, where TalkingHead looks for them); else scene roots."""
+    of ``Armature`` (as Ready Player Me's, where TalkingHead looks for them); else scene roots.
+    ``hair_budget``: the hair cards' budget, "web" or "high"."""
     builder = GlbBuilder()
     gltf = builder.gltf
     armature = builder._append("nodes", {"name": ARMATURE, "children": []})
@@ -75,15 +78,15 @@ def rigged_builder(avatar: Avatar, body: FullBody, albedo_png: bytes | None = No
         place(node)
         meshes[part.name] = node
     if avatar.hair is not None and avatar.hair.count:
-        node = add_hair(builder, avatar.hair)
+        node = add_hair(builder, avatar.hair, card_budget(hair_budget))
         meshes[HAIR_NODE] = attach_to_head(builder, node, body, bones, HAIR_NODE)
     return RiggedScene(builder, armature, bones, meshes, skin)
 
 
 def rigged_glb_bytes(avatar: Avatar, body: FullBody, albedo_png: bytes | None = None,
-                     normal_png: bytes | None = None) -> bytes:
+                     normal_png: bytes | None = None, hair_budget: str = DEFAULT_BUDGET) -> bytes:
     """The rigged full-body avatar as a GLB file (see the module docstring)."""
-    return rigged_builder(avatar, body, albedo_png, normal_png).builder.to_bytes()
+    return rigged_builder(avatar, body, albedo_png, normal_png, hair_budget=hair_budget).builder.to_bytes()
 
 
 def attach_to_head(builder: GlbBuilder, node: int, body: FullBody, bones: list[int], name: str) -> int:

@@ -21,6 +21,7 @@ from headforge.body.rig import VRM_HUMANOID
 from headforge.emotion.apply import apply_emotions
 from headforge.emotion.mapping import load_mapping
 from headforge.export.rigged import HAIR_NODE, rigged_builder
+from headforge.hair.cards import DEFAULT_BUDGET
 
 VRM_LICENSE_URL = "https://vrm.dev/licenses/1.0/"
 RELAXED = 0.35  # "relaxed": a soft smile
@@ -55,11 +56,14 @@ _MIXES = {
 
 
 def vrm_bytes(avatar: Avatar, body: FullBody, licence: str = "personal", authors: list[str] | None = None,
-              albedo_png: bytes | None = None, normal_png: bytes | None = None) -> bytes:
-    """The VRM 1.0 file of the rigged avatar; ``licence``: a key of ``LICENCES``."""
+              albedo_png: bytes | None = None, normal_png: bytes | None = None,
+              hair_budget: str = DEFAULT_BUDGET) -> bytes:
+    """The VRM 1.0 file of the rigged avatar; ``licence``: a key of ``LICENCES``;
+    ``hair_budget``: the hair cards', "web" or "high"."""
     if licence not in LICENCES:
         raise ValueError(f"licence must be one of {', '.join(LICENCES)}, not {licence!r}")
-    scene = rigged_builder(avatar, body, albedo_png, normal_png, meshes_under_armature=False)
+    scene = rigged_builder(avatar, body, albedo_png, normal_png, meshes_under_armature=False,
+                           hair_budget=hair_budget)
     gltf = scene.builder.gltf
     humanoid = {vrm: {"node": scene.bones[body.bone(ours)]} for vrm, ours in VRM_HUMANOID.items()
                 if ours in body.bone_names}
