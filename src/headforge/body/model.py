@@ -98,7 +98,9 @@ def head_vertices() -> np.ndarray:
 
 
 def build_cache() -> None:
-    """Have anny build (and cache) the body model data, and map the head onto it (set-up step)."""
+    """Have anny build (and cache) the body model data, and map the head onto it (set-up step;
+    minutes cold, seconds after)."""
+    _body_model()
     head_vertices()
 
 

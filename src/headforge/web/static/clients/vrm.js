@@ -73,7 +73,17 @@ async function main() {
     });
     return value;
   };
-  window.headforgeClient = { vrm, names, setExpression, influence,
+  // The frame as (W * H * 4) RGBA bytes at a quarter of the size, rendered now.
+  const small = document.createElement("canvas");
+  const pixels = () => {
+    renderer.render(scene, camera);
+    small.width = renderer.domElement.width >> 2;
+    small.height = renderer.domElement.height >> 2;
+    const context = small.getContext("2d", { willReadFrequently: true });
+    context.drawImage(renderer.domElement, 0, 0, small.width, small.height);
+    return Array.from(context.getImageData(0, 0, small.width, small.height).data);
+  };
+  window.headforgeClient = { vrm, names, setExpression, influence, pixels,
     humanBones: Object.keys(vrm.humanoid.humanBones), meta: vrm.meta };
   status.textContent = "ready";
   status.dataset.state = "ready";
