@@ -11,7 +11,7 @@ from webhelpers import glb_json
 
 import headforge
 from headforge.body.fullbody import BODY_CHOICES, parse_body_shape
-from headforge.emotion.visemes import EXTRAS, VISEMES, mix_matrix
+from headforge.body.visemes import EXTRAS, VISEMES, mix_matrix
 from headforge.errors import BodyShapeError
 from headforge.export.package import zip_entries
 
@@ -143,7 +143,7 @@ def _small_zip(tmp_path):
     from test_export import sphere_avatar  # noqa: F401 - a tiny head-only avatar
 
     avatar = sphere_avatar.__wrapped__()
-    return avatar.save_zip(tmp_path / "head.zip")
+    return headforge.write_zip(avatar, tmp_path / "head.zip")
 
 
 def _area(vertices: np.ndarray, faces: np.ndarray) -> float:

@@ -85,6 +85,7 @@ def _cmd_backends(args) -> int:
 
 def _cmd_reconstruct(args) -> int:
     from headforge.emotion import parse_emotions
+    from headforge.export.package import write_zip
     from headforge.pipeline import Options, default_reconstructor
 
     from headforge.body.fullbody import parse_body_shape
@@ -94,7 +95,7 @@ def _cmd_reconstruct(args) -> int:
                       hair=args.hairstyle or args.hair, body=args.body, body_shape=parse_body_shape(args.body_shape),
                       licence=args.licence)
     avatar = default_reconstructor(args.backend, args.model_dir)(Path(args.photo), options)
-    out = avatar.save_zip(args.output, args.hair_cards)
+    out = write_zip(avatar, args.output, args.hair_cards)
     p = avatar.params
     print(
         f"wrote {out}: {p['detection']['face_count']} face(s) seen, landmark error "
@@ -107,7 +108,7 @@ def _cmd_reconstruct(args) -> int:
 def _cmd_tryon(args) -> int:
     import time
 
-    from headforge.hair.tryon import tryon_zip
+    from headforge.tryon import tryon_zip
 
     t0 = time.perf_counter()
     dressed = tryon_zip(args.avatar, args.hairstyle, args.output, hair_budget=args.hair_cards)
@@ -278,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     _backend_arguments(p)
     p.set_defaults(func=_cmd_bench)
 
+    _add_service_parsers(sub)
+    return parser
+
+
+def _add_service_parsers(sub) -> None:
+    """``serve`` and ``worker``."""
     p = sub.add_parser("serve", help="serve the web page and the HTTP API")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -295,7 +302,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, metavar="URL",
                    help="where uploads and results live (default: the broker's Redis)")
     p.set_defaults(func=_cmd_worker)
-    return parser
 
 
 def _hair_cards_argument(p: argparse.ArgumentParser) -> None:

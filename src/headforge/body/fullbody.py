@@ -4,7 +4,7 @@
 returns a :class:`FullBody` in the body frame (metres, Y up, facing +Z, floor at y = 0):
 
 - the head's parts, textured with the avatar's albedo and carrying the 52 ARKit targets, the
-  15 visemes and the 5 extras (:mod:`headforge.emotion.visemes`): ``Wolf3D_Head`` (skin),
+  15 visemes and the 5 extras (:mod:`headforge.body.visemes`): ``Wolf3D_Head`` (skin),
   ``Wolf3D_Teeth`` (mouth interior), ``EyeLeft`` and ``EyeRight`` (skinned to the eye bones);
 - the body below the neck, cut by the bone that moves each face most into ``Wolf3D_Body``
   (skin: neck and hands), ``Wolf3D_Outfit_Top`` (long sleeves), ``Wolf3D_Outfit_Bottom``
@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from headforge.avatar import Avatar, HeadMesh
+from headforge.core.avatar import Avatar, HeadMesh
 from headforge.body.model import PHENOTYPES, RestBody, rest_body
 from headforge.body.rig import EYE_BONES
-from headforge.emotion.visemes import with_mixed_targets
+from headforge.body.visemes import with_mixed_targets
 from headforge.errors import BodyShapeError
 from headforge.headmodel.anny_head import mesh_components
 from headforge.render.shading import vertex_normals

@@ -16,15 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.body.fullbody import FullBody, BodyPart
 from headforge.body.rig import ARMATURE
 from headforge.export.gltf import (
     ELEMENT_ARRAY_BUFFER, TRIANGLES, GlbBuilder, add_hair, add_skin_material, morph_targets,
     textured_primitive,
 )
-from headforge.export.png import encode_png
+from headforge.core.images import encode_png
 from headforge.hair.cards import DEFAULT_BUDGET, card_budget
+from headforge.texture.scalp import worn_albedo
 from headforge.render.shading import vertex_normals
 
 HAIR_NODE = "Wolf3D_Hair"
@@ -61,7 +62,7 @@ def rigged_builder(avatar: Avatar, body: FullBody, albedo_png: bytes | None = No
         "inverseBindMatrices": builder.add_accessor(
             np.linalg.inv(body.world).transpose(0, 2, 1).astype(np.float32), target=None),
     })
-    albedo_png = encode_png(avatar.worn_albedo()) if albedo_png is None else albedo_png
+    albedo_png = encode_png(worn_albedo(avatar)) if albedo_png is None else albedo_png
     normal_png = encode_png(avatar.normal_map) if normal_png is None else normal_png
     skin_material = add_skin_material(builder, "Wolf3D_Skin", albedo_png, normal_png)
     meshes = {}

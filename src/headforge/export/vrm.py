@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.body.fullbody import HEAD_PARTS, FullBody
 from headforge.body.rig import VRM_HUMANOID
 from headforge.emotion.apply import apply_emotions
