@@ -199,6 +199,19 @@ def _cmd_worker(args) -> int:
     return 0
 
 
+def _body_arguments(p) -> None:
+    """--body, --body-shape and --licence of ``reconstruct``."""
+    p.add_argument("--body", choices=("head", "full"), default="head",
+                   help="head (default): a head-only avatar; full: the head on a rigged, dressed body "
+                        "(Ready Player Me layout, plus avatar.vrm)")
+    p.add_argument("--body-shape", default="", metavar="NAME=V,...",
+                   help="the body's phenotypes in [0, 1], e.g. gender=0.1,height=0.6; names: gender (0 female, "
+                        "1 male), age, muscle, weight, height, proportions; unset: from the head fit")
+    p.add_argument("--licence", choices=("personal", "cc-by-4.0", "cc0"), default="personal",
+                   help="the VRM's licence (full body): personal (default: only you, non-profit, no "
+                        "redistribution), cc-by-4.0 or cc0")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="headforge", description="One portrait photo in, a 3D head avatar out.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -230,15 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default): the person's own hair, read from the photo; none: no hair")
     p.add_argument("--hairstyle", default=None, metavar="NAME",
                    help="wear a stored hairstyle instead (see `headforge hairstyles list`)")
-    p.add_argument("--body", choices=("head", "full"), default="head",
-                   help="head (default): a head-only avatar; full: the head on a rigged, dressed body "
-                        "(Ready Player Me layout, plus avatar.vrm)")
-    p.add_argument("--body-shape", default="", metavar="NAME=V,...",
-                   help="the body's phenotypes in [0, 1], e.g. gender=0.1,height=0.6; names: gender (0 female, "
-                        "1 male), age, muscle, weight, height, proportions; unset: from the head fit")
-    p.add_argument("--licence", choices=("personal", "cc-by-4.0", "cc0"), default="personal",
-                   help="the VRM's licence (full body): personal (default: only you, non-profit, no "
-                        "redistribution), cc-by-4.0 or cc0")
+    _body_arguments(p)
     _hair_cards_argument(p)
     _backend_arguments(p)
     p.set_defaults(func=_cmd_reconstruct)
