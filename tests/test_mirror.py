@@ -63,6 +63,18 @@ def open_avatar(browser, server, tmp_path, **context):
     return page, errors, requests
 
 
+def morph(page, name: str) -> float:
+    """The avatar's shown weight of morph target `name` (its head mesh)."""
+    return page.evaluate("""(name) => {
+        let weight = null;
+        headforgePage.viewer.model.traverse((o) => {
+            const i = o.morphTargetDictionary?.[name];
+            if (weight === null && i !== undefined) weight = o.morphTargetInfluences[i];
+        });
+        return weight;
+    }""", name)
+
+
 def phases_seen(samples: list[dict], codes: list[str]) -> dict[str, bool]:
     """Which of the clip's phases the avatar followed, from the mirror's per-result samples."""
     jaw = [s["jawOpen"] for s in samples]
@@ -96,6 +108,13 @@ def test_the_avatar_mirrors_the_camera_and_nothing_leaves(camera_browser, server
             break
     assert all(seen.values()), f"not followed within {WAIT_S} s: {seen}; {len(samples)} tracked frames"
     assert page.locator("#mirror-video").is_visible()
+
+    # An emotion baseline adds to the live face: the happiness slider smiles the mirror.
+    smile = "headforgePage.live[headforgePage.mapping.actions.indexOf('mouthSmileLeft')]"
+    page.locator("#emotion-happiness").fill("1")
+    page.wait_for_timeout(1000)
+    assert morph(page, "mouthSmileLeft") > page.evaluate(smile) + 0.3
+    page.locator("#emotion-happiness").fill("0")
 
     page.evaluate("window.cameraTracks = headforgePage.mirror.stream.getTracks()")
     page.click("#mirror-toggle")  # Stop

@@ -151,6 +151,7 @@ export class Mirror {
       this.lastFace = -Infinity;
       this.lastTime = 0;
       this.viewer.onFrame = (time) => this.onFrame(time);
+      this.viewer.resetView(0); // face the user, as a mirror does
       this.report(null);
     } catch (error) {
       if (session !== this.session) return;

@@ -70,14 +70,15 @@ export class Viewer {
     if (frame) this.resetView();
   }
 
-  resetView() {
+  /** Frames the model; yaw (radians) of the camera about it, by default a three-quarter view
+   * that shows the head is 3D ("Mirror me" faces it: 0). */
+  resetView(yaw = 0.35) {
     if (!this.model) return;
     const box = new THREE.Box3().setFromObject(this.model);
     const centre = box.getCenter(new THREE.Vector3());
     const size = box.getSize(new THREE.Vector3()).length();
     this.controls.target.copy(centre);
     const distance = size * 1.9;
-    const yaw = 0.35; // a three-quarter view shows the head is 3D
     this.camera.position.set(centre.x + distance * Math.sin(yaw), centre.y + size * 0.05, centre.z + distance * Math.cos(yaw));
     this.controls.update();
   }
