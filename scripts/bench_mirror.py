@@ -57,13 +57,15 @@ RENDER_ONLY = """async (seconds) => {
     });
     return frames;
 }"""
-# The camera's current frame, as a PNG data URL (the frame as the camera sends it).
-CAMERA_FRAME = """() => {
+# In one go: the camera's current frame and the viewer's canvas (PNG data URLs) and the
+# mirror's newest sample.
+SNAPSHOT = """() => {
     const video = document.getElementById('mirror-video');
     const canvas = document.createElement('canvas');
     canvas.width = video.videoWidth; canvas.height = video.videoHeight;
     canvas.getContext('2d').drawImage(video, 0, 0);
-    return canvas.toDataURL('image/png');
+    return { camera: canvas.toDataURL('image/png'), sample: headforgePage.mirror.samples.at(-1),
+             avatar: document.querySelector('#viewer canvas').toDataURL('image/png') };
 }"""
 
 
@@ -100,10 +102,17 @@ def png(data_url: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB")
 
 
-def pair(page, out: Path) -> None:
-    """Saves the camera frame (mirrored, as a mirror shows it) beside the viewer's canvas."""
-    camera = png(page.evaluate(CAMERA_FRAME))
-    avatar = png(page.evaluate("document.querySelector('#viewer canvas').toDataURL('image/png')"))
+def pair(page, out: Path, wanted) -> None:
+    """Saves the camera frame (mirrored, as a mirror shows it) beside the viewer's canvas, taken
+    together once the mirror's newest sample is `wanted` (a test on the sample)."""
+    for _ in range(20):
+        shot = page.evaluate(SNAPSHOT)
+        if wanted(shot["sample"]):
+            break
+        page.wait_for_timeout(300)
+    else:
+        raise RuntimeError("the mirror did not settle on the held pose")
+    camera, avatar = png(shot["camera"]), png(shot["avatar"])
     height = 360
     camera = camera.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((height * camera.width // camera.height, height))
     avatar = avatar.resize((height * avatar.width // avatar.height, height))
@@ -135,11 +144,11 @@ def screenshots(playwright, url: str, avatar, photo: Path, tmp: Path, folder: Pa
     page.click("#mirror-toggle")
     # Settled: the last three results agree (the clip holds each pose HOLD_S seconds).
     settled = "headforgePage.mirror.samples.slice(-3).every((t) => Math.abs(t.jawOpen - s.jawOpen) < 0.03 && Math.abs(t.turned - s.turned) < 1)"
-    wait_for(page, f"s.jawOpen > 0.4 && {settled}")
-    pair(page, folder / "mirror-mouth.png")
+    wait_for(page, f"s.jawOpen > 0.6 && {settled}")
+    pair(page, folder / "mirror-mouth.png", lambda s: s["jawOpen"] > 0.6)
     page.screenshot(path=folder / "mirror-page.png")
     wait_for(page, f"s.turned > 15 && {settled}")
-    pair(page, folder / "mirror-turn.png")
+    pair(page, folder / "mirror-turn.png", lambda s: s["turned"] > 15)
     browser.close()
 
 

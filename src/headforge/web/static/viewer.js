@@ -38,11 +38,13 @@ export class Viewer {
     this.loader = new GLTFLoader();
     new ResizeObserver(() => this.resize()).observe(container);
     this.resize();
-    this.onFrame = null; // called with the frame's time (ms) before each render ("Mirror me")
+    // Called each display frame with its time (ms) and whether the view moved, before the
+    // render, which it skips by returning false ("Mirror me": nothing new to draw).
+    this.onFrame = null;
     this.renderMs = 0; // how long the last render() call took (ms)
     this.renderer.setAnimationLoop((time) => {
-      this.onFrame?.(time);
-      this.controls.update();
+      const moved = this.controls.update();
+      if (this.onFrame?.(time, moved) === false) return;
       const start = performance.now();
       this.renderer.render(this.scene, this.camera);
       this.renderMs = performance.now() - start;
