@@ -96,7 +96,7 @@ def test_the_avatar_mirrors_the_camera_and_nothing_leaves(camera_browser, server
     assert not [u for u in requests if "mediapipe" in u or u.endswith((".task", "mirror.js"))]
 
     page.click("#mirror-toggle")
-    page.wait_for_selector("#viewer[data-mirror=on]", timeout=10_000)
+    page.wait_for_selector("#viewer[data-mirror=on]", timeout=60_000)
     assert page.locator("#mirror-toggle").inner_text() == "Stop"
     deadline = time.monotonic() + WAIT_S
     seen = {}
