@@ -141,7 +141,7 @@ def screenshots(playwright, url: str, avatar, photo: Path, tmp: Path, folder: Pa
     page.goto(url)
     page.set_input_files("#file", str(photo))
     page.wait_for_selector("#viewer[data-state=ready]", timeout=180_000)
-    page.click("#mirror-toggle")
+    page.dispatch_event("#mirror-toggle", "click")
     # Settled: the last three results agree (the clip holds each pose HOLD_S seconds).
     settled = "headforgePage.mirror.samples.slice(-3).every((t) => Math.abs(t.jawOpen - s.jawOpen) < 0.03 && Math.abs(t.turned - s.turned) < 1)"
     wait_for(page, f"s.jawOpen > 0.6 && {settled}")
@@ -175,7 +175,7 @@ def main() -> None:
         page.wait_for_selector("#viewer[data-state=ready]", timeout=180_000)
         page.wait_for_timeout(2000)
         runs = {"render alone": summarise([], page.evaluate(RENDER_ONLY, args.seconds), args.seconds)}
-        page.click("#mirror-toggle")
+        page.dispatch_event("#mirror-toggle", "click")
         wait_for(page, "headforgePage.mirror.samples.length > 10")
         runs["mirror"] = summarise(*collect(page, args.seconds), args.seconds)
         # Tracker alone: the viewer's loop only feeds the tracker, nothing is drawn.

@@ -4,6 +4,9 @@ the head turns, a wink, two faces, no face), and the avatar in the page follows 
 with no request from the page or its tracker worker leaving 127.0.0.1. Then the bad cases:
 camera refused, no camera.
 
+Presses are DOM click events (dispatch_event): with software WebGL on a busy machine a frame
+can take over a second, and Playwright's actionability checks wait on frames.
+
 The camera browser is launched with the fake device and file but without
 --use-fake-ui-for-media-stream: that flag accepts every prompt, so a refusal could not be
 tested; Playwright grants (or withholds) the camera permission per context instead."""
@@ -95,7 +98,7 @@ def test_the_avatar_mirrors_the_camera_and_nothing_leaves(camera_browser, server
     assert page.evaluate("headforgePage.mirror") is None  # no camera, no tracker before the press
     assert not [u for u in requests if "mediapipe" in u or u.endswith((".task", "mirror.js"))]
 
-    page.click("#mirror-toggle")
+    page.dispatch_event("#mirror-toggle", "click")
     page.wait_for_selector("#viewer[data-mirror=on]", timeout=60_000)
     assert page.locator("#mirror-toggle").inner_text() == "Stop"
     deadline = time.monotonic() + WAIT_S
@@ -117,7 +120,7 @@ def test_the_avatar_mirrors_the_camera_and_nothing_leaves(camera_browser, server
     page.locator("#emotion-happiness").fill("0")
 
     page.evaluate("window.cameraTracks = headforgePage.mirror.stream.getTracks()")
-    page.click("#mirror-toggle")  # Stop
+    page.dispatch_event("#mirror-toggle", "click")  # Stop
     assert page.locator("#mirror-toggle").inner_text() == "Mirror me"
     assert page.evaluate("window.cameraTracks.every((t) => t.readyState === 'ended')"), "the camera was not released"
     assert page.evaluate("document.getElementById('mirror-video').srcObject") is None
@@ -133,7 +136,7 @@ def test_the_avatar_mirrors_the_camera_and_nothing_leaves(camera_browser, server
 
     # Camera refused: the permission withdrawn, the next press is refused by the browser.
     page.context.clear_permissions()
-    page.click("#mirror-toggle")
+    page.dispatch_event("#mirror-toggle", "click")
     message = page.locator("#mirror-message")
     message.wait_for(state="visible", timeout=10_000)
     assert message.get_attribute("data-code") == "camera_refused" and "refused" in message.inner_text()
@@ -144,7 +147,7 @@ def test_the_avatar_mirrors_the_camera_and_nothing_leaves(camera_browser, server
 
 def test_without_a_camera_the_page_says_so(browser, server, tmp_path):
     page, errors, _ = open_avatar(browser, server, tmp_path, permissions=["camera"])
-    page.click("#mirror-toggle")
+    page.dispatch_event("#mirror-toggle", "click")
     message = page.locator("#mirror-message")
     message.wait_for(state="visible", timeout=10_000)
     assert message.get_attribute("data-code") == "no_camera" and "No camera" in message.inner_text()
