@@ -5,8 +5,9 @@ import numpy as np
 
 from headforge.render import shading
 from headforge.render.batching import chunk_ranges, expand
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.mesh import Render
+from headforge.core.geometry import unit
 
 _MAX_SAMPLES = 1 << 20  # line samples expanded at once (~60 bytes each)
 _EMPTY_KEY = np.iinfo(np.int64).max
@@ -112,7 +113,7 @@ class _Segments:
         if n_samples.sum() >= 1 << 32:
             raise ValueError("too many line samples; lower the resolution or the strand count")
         direction = np.diff(cam, axis=1).reshape(-1, 3)[index]
-        tangent = shading.normalize(direction).astype(np.float32)
+        tangent = unit(direction).astype(np.float32)
         start, delta = np.ascontiguousarray(a.T, np.float32), np.ascontiguousarray((b - a).T, np.float32)
         return _Segments(index, start, delta, n_samples, tangent)
 
