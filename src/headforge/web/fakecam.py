@@ -24,7 +24,7 @@ from headforge.export.preview import avatar_view
 
 WIDTH, HEIGHT = 640, 480
 TURN_DEG = 30.0  # the head's furthest turn in the clip
-PHASE_S = {"mouth": 2.0, "turn": 2.0, "wink": 1.0, "two_faces": 1.0, "no_face": 1.0}
+PHASE_S = {"mouth": 2.0, "turn": 2.0, "wink": 1.0, "two_faces": 2.0, "no_face": 1.5}
 BACKDROP = (236, 238, 241)
 _LEVELS = 9  # distinct jaw openings and turns rendered (frames between reuse them)
 
