@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from webhelpers import CHROMIUM, CHROMIUM_ARGS
 
-from headforge.bench.serving import MountRefused, free_port, tmpfs
+from headforge.bench.serving import MountRefused, served, tmpfs
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -71,27 +67,11 @@ def mounted_tmpfs(size: str, folder: Path | None = None, mode: str = "0700"):
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """URL of a `headforge serve` on 127.0.0.1 with one worker, ready."""
-    port = free_port()
-    env = {**os.environ, "HEADFORGE_DATA_DIR": str(tmp_path_factory.mktemp("hfdata")), "HEADFORGE_WORKERS": "1"}
-    log = open(tmp_path_factory.mktemp("log") / "serve.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "headforge.cli", "serve", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None, "headforge serve exited"
-        try:
-            if httpx.get(f"{url}/api/v1/ready").json()["ready"]:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "headforge serve did not become ready"
-        time.sleep(0.25)
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+def server():
+    """URL of a `headforge serve` on 127.0.0.1 with one worker, ready (the harness's
+    :func:`headforge.bench.serving.served`, as the benchmarks start it)."""
+    with served(1) as running:
+        yield running.url.removesuffix("/api/v1")
 
 
 @pytest.fixture(scope="session")

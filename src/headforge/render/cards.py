@@ -8,7 +8,7 @@ import numpy as np
 
 from headforge.render import shading
 from headforge.core.camera import Camera
-from headforge.render.mesh import Render
+from headforge.render.mesh import Render, backdrop
 from headforge.render.raster import rasterize
 from headforge.core.geometry import interpolate, unit
 
@@ -42,12 +42,7 @@ def render_cards(
     if lighting not in ("studio", "flat"):
         raise ValueError(f"lighting must be 'studio' or 'flat', got {lighting!r}")
     h, w = camera.height, camera.width
-    if base is None:
-        base = Render(
-            np.broadcast_to(np.rint(shading.as_rgb01(background) * 255).astype(np.uint8), (h, w, 3)),
-            np.zeros((h, w), bool), np.full((h, w), -1, np.int32), np.full((h, w), np.inf, np.float32))
-    elif base.image.shape[:2] != (h, w):
-        raise ValueError(f"base render is {base.image.shape[:2]}, camera is {(h, w)}")
+    base = backdrop(base, camera, background)
     faces = cards.faces.astype(np.int64)
     screen = camera.to_screen(cards.positions)
     mips = mip_pyramid(texture)

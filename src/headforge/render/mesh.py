@@ -29,6 +29,19 @@ class Render:
     strand: np.ndarray | None = None
 
 
+def backdrop(base: Render | None, camera: Camera, background) -> Render:
+    """What strands or cards are drawn over: ``base`` (checked to be the camera's size), or,
+    when None, an empty render of the ``background`` colour (0..255 or 0..1 RGB)."""
+    h, w = camera.height, camera.width
+    if base is None:
+        return Render(
+            np.broadcast_to(np.rint(shading.as_rgb01(background) * 255).astype(np.uint8), (h, w, 3)),
+            np.zeros((h, w), bool), np.full((h, w), -1, np.int32), np.full((h, w), np.inf, np.float32))
+    if base.image.shape[:2] != (h, w):
+        raise ValueError(f"base render is {base.image.shape[:2]}, camera is {(h, w)}")
+    return base
+
+
 def render_mesh(
     vertices: np.ndarray,
     faces: np.ndarray,
