@@ -13,9 +13,10 @@
 - skin seams (:mod:`headforge.bench.seams`): ``seam_uv`` (texture) and ``seam_yaw-40`` /
   ``seam_yaw+40`` (unlit renders), CIEDE2000 across the photo/fill boundary; ``tone_uv``,
   ``tone_yaw-40``, ``tone_yaw+40``: the median skin of each region, photo part against fill;
-- hair: IoU of the rendered hair and the photo's hair mask in the input view
-  (:func:`headforge.hairphoto.evaluate.hair_iou`; none for a bald head), and the avatar with
-  its hair from the front and in profile.
+- hair (:func:`headforge.hairphoto.evaluate.hair_measures`), in the input view: IoU of the
+  rendered hair and the photo's hair mask (none for a bald head), colour error (CIEDE2000)
+  and orientation error (degrees, HairStep's HairSale); and the avatar with its hair from
+  the front and in profile.
 Images are computed on a copy whose longest side is at most ``EVAL_SIDE`` pixels.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ from headforge.errors import ModelError
 from headforge.headmodel.anny_head import MODEL_NAME
 from headforge.headmodel.landmark_embedding import load_landmark_embedding
 from headforge.export.preview import VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET, avatar_cards, avatar_view, face_crop
-from headforge.hairphoto.evaluate import hair_iou
+from headforge.hairphoto.evaluate import hair_measures
 from headforge.hairphoto.mask import PersonSegmenter
 from headforge.io.image import load_photo, working_copy
 from headforge.render import render_mesh
@@ -116,7 +117,7 @@ class Evaluator:
                 metrics["identity_other_photo"] = float(np.mean([np.linalg.norm(o - reference) for o in others]))
         metrics.update(self._seams(avatar))
         if avatar.hair is not None:
-            metrics["hair_iou"] = hair_iou(avatar, photo, landmarks, camera, self.segmenter)
+            metrics.update(hair_measures(avatar, photo, landmarks, camera, self.segmenter))
 
         stem = photo_path.stem
         overlay = cv2.addWeighted(photo, 0.5, pasted, 0.5, 0)

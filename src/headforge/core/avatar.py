@@ -51,6 +51,8 @@ class Avatar:
     is fill), or None; light: (9,) float32 grey spherical-harmonics shading of the photo in the
     fitted camera's frame (:mod:`headforge.texture.delight`: photo ~ albedo * shading), or None.
     Neither is exported.
+    body: the head on a rigged, dressed body
+    (:class:`headforge.body.fullbody.FullBody`), or None for a head-only avatar.
     """
 
     mesh: HeadMesh
@@ -64,5 +66,6 @@ class Avatar:
     hair: Hairstyle | None = None
     observed: np.ndarray | None = None
     light: np.ndarray | None = None
+    body: object | None = None
     # (hair, albedo, worn): the cache of :func:`headforge.texture.scalp.worn_albedo`.
     _worn: tuple = field(default=(None, None, None), init=False, repr=False, compare=False)
