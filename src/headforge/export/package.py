@@ -1,6 +1,7 @@
 """The avatar zip: GLB, OBJ + MTL + textures, params.json, the emotion mapping, an optional
 preview and, for an avatar with hair, ``hair.data`` (its strands in the USC-HairSalon layout,
-head frame, metres: see :mod:`headforge.hair.formats`).
+head frame, metres: see :mod:`headforge.hair.formats`) and ``hair.usdc`` (the same strands as
+USD BasisCurves with per-point widths, for 3D tools: see :mod:`headforge.export.usd`).
 
 ``head_albedo.png`` (the OBJ's) is the bare albedo; the GLB's albedo has the scalp under its
 hair painted in the hair's colour (:meth:`headforge.avatar.Avatar.worn_albedo`).
@@ -25,9 +26,12 @@ from headforge.emotion.mapping import MAPPING_PATH, load_mapping
 from headforge.export.gltf import glb_bytes
 from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME, obj_files
 from headforge.export.png import encode_png
+from headforge.export.usd import hair_usdc
 from headforge.hair.formats import write_usc
+from headforge.hair.strands import Hairstyle
 
 HAIR_NAME = "hair.data"
+CURVES_NAME = "hair.usdc"
 ENTRY_NAMES = (
     "avatar.glb",
     "head.obj",
@@ -38,7 +42,9 @@ ENTRY_NAMES = (
     "emotion_mlp.json",
     "preview.png",
     HAIR_NAME,
+    CURVES_NAME,
 )
+HAIR_ENTRIES = (HAIR_NAME, CURVES_NAME)
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 DEFLATE_LEVEL = 1  # fastest: level 6 takes three times as long for a zip 5 % smaller
 
@@ -52,7 +58,7 @@ def params_json(params: dict) -> bytes:
 def zip_entries(avatar: Avatar) -> dict[str, bytes]:
     """{entry name: content} in ``ENTRY_NAMES`` order; emotion_mlp.json (the emotion slider
     mapping, :mod:`headforge.emotion`) when the morph targets are its ARKit actions;
-    preview.png only when there is one; hair.data when the avatar has hair."""
+    preview.png only when there is one; hair.data and hair.usdc when the avatar has hair."""
     params = params_json(avatar.params)  # first: the cheapest step that can fail
     worn = avatar.worn_albedo()
     images = {"bare": avatar.albedo, "normal": avatar.normal_map, "preview": avatar.preview}
@@ -68,9 +74,16 @@ def zip_entries(avatar: Avatar) -> dict[str, bytes]:
         entries["emotion_mlp.json"] = MAPPING_PATH.read_bytes()
     if png["preview"] is not None:
         entries["preview.png"] = png["preview"]
-    if avatar.hair is not None and avatar.hair.count:
-        entries[HAIR_NAME] = write_usc(avatar.hair.strands)
+    if avatar.hair is not None:
+        entries.update(hair_entries(avatar.hair))
     return entries
+
+
+def hair_entries(hair: Hairstyle) -> dict[str, bytes]:
+    """{hair.data, hair.usdc: content} for a hairstyle with strands; {} for none (bald)."""
+    if not hair.count:
+        return {}
+    return {HAIR_NAME: write_usc(hair.strands), CURVES_NAME: hair_usdc(hair)}
 
 
 def write_zip(avatar: Avatar, path: str | Path) -> Path:
@@ -106,10 +119,11 @@ def write_entries(entries: dict[str, bytes], path: str | Path) -> Path:
 
 
 def _entry_info(name: str) -> zipfile.ZipInfo:
-    """Entry header: fixed time, rw-r--r-- permissions, PNGs stored (already compressed)."""
+    """Entry header: fixed time, rw-r--r-- permissions, PNGs and the USD crate (float arrays,
+    already packed) stored."""
     info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
     info.external_attr = 0o644 << 16
-    info.compress_type = zipfile.ZIP_STORED if name.endswith(".png") else zipfile.ZIP_DEFLATED
+    info.compress_type = zipfile.ZIP_STORED if name.endswith((".png", ".usdc")) else zipfile.ZIP_DEFLATED
     return info
 
 
