@@ -40,7 +40,7 @@ import httpx
 from headforge.bench.serving import LIFTED, load_photos, post, server, wait_ended
 
 DEFAULT_PHOTOS = Path("/work/shared/portraits")
-VIEWER_STRANDS = 2500  # the hair strands the page asks for on screen (static/app.js)
+VIEWER_STRANDS = 10000  # the hair strands the page asks for on screen (static/app.js)
 
 
 def measure_overhead(client: httpx.Client, photos, runs: int) -> dict:
