@@ -72,7 +72,7 @@ class Avatar:
 
             m = self.mesh
             worn = paint_scalp(self.albedo, m.vertices, m.faces, m.uvs, m.face_uvs, self.hair.strands[:, 0],
-                               self.hair.color)
+                               self.hair.colors)
             self._worn = (self.hair, self.albedo, worn)
         return worn
 
