@@ -22,7 +22,7 @@ import numpy as np
 # (style, strands or None for all, caption)
 STYLES = [("bob_side_part", None, "side parting"), ("bob_chin", 2500, "thin (2,500 strands)"),
           ("crew_cut", None, "short")]
-SIZE = 256
+SIZE = 200
 VIEWS = [(0.0, 0.0, False), (0.0, 60.0, False), (180.0, 20.0, False), (40.0, 0.0, True)]  # yaw, pitch, hair
 
 
@@ -59,15 +59,15 @@ def main() -> None:
     if args.raw:
         np.save(args.raw, render_rows())
         return
-    captions = ", ".join(f"{name} ({caption})" for name, _, caption in STYLES)
+    captions = ", ".join(caption for _, _, caption in STYLES)
     parts = []
     if args.before_src:
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "before.npy"
             env = {**os.environ, "PYTHONPATH": str(Path(args.before_src).resolve())}
             subprocess.run([sys.executable, __file__, "--out", args.out, "--raw", str(raw)], check=True, env=env)
-            parts.append(label(np.load(raw), f"before: {captions}; paint alone x3, with strands"))
-    parts.append(label(render_rows(), ("after: " if parts else "") + f"{captions}; paint alone x3, with strands"))
+            parts.append(label(np.load(raw), f"before - rows: {captions}"))
+    parts.append(label(render_rows(), ("after - " if parts else "") + f"rows: {captions}"))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(args.out, cv2.cvtColor(np.concatenate(parts, axis=0), cv2.COLOR_RGB2BGR))
     print(f"wrote {args.out}")
