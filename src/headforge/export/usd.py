@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headforge.hair.cards import srgb_to_linear
 from headforge.hair.strands import Hairstyle
 
 ROOT_WIDTH = 3e-4  # metres: each of ~10k curves stands for ~10 real hairs (each ~0.07 mm)
@@ -27,12 +28,6 @@ def strand_widths(count: int, points: int) -> np.ndarray:
     """(count * points,) float32 widths in metres, root to tip along each strand."""
     taper = np.linspace(ROOT_WIDTH, TIP_WIDTH, points, dtype=np.float32)
     return np.tile(taper, count)
-
-
-def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
-    """(..., 3) float32 linear RGB 0..1 of uint8 sRGB colours (the IEC 61966-2-1 curve)."""
-    c = np.asarray(srgb, np.float32) / 255
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
 def hair_usdc(hair: Hairstyle) -> bytes:
@@ -59,7 +54,7 @@ def hair_usdc(hair: Hairstyle) -> bytes:
         pad = ROOT_WIDTH / 2  # the extent holds the curves' width too
         curves.CreateExtentAttr(Vt.Vec3fArray.FromNumpy(np.stack([points.min(0) - pad, points.max(0) + pad])))
         color = curves.CreateDisplayColorPrimvar(UsdGeom.Tokens.uniform)
-        color.Set(Vt.Vec3fArray.FromNumpy(srgb_to_linear(hair.colors)))
+        color.Set(Vt.Vec3fArray.FromNumpy(srgb_to_linear(hair.colors).astype(np.float32)))
         curves.GetPrim().SetCustomDataByKey("headforge:hairstyle", hair.name)
         stage.GetRootLayer().Save()
         del stage, curves, color  # the layer closes with its last reference
