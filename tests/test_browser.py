@@ -33,9 +33,11 @@ def canvas_pixels(page) -> np.ndarray:
 
 
 def assert_hair_drawn(page, shown: np.ndarray) -> None:
-    """The GLB's hair is drawn and covers a good part of the head: the canvas ``shown`` with
-    hair against the same view with the hair toggle off. Hair pixels show strand detail (not one flat colour) and are not the page's
+    """The GLB's hair cards are drawn with the strand material (hair_material.js) and cover a
+    good part of the head: the canvas ``shown`` with hair against the same view with the hair
+    toggle off. Hair pixels show strand detail (not one flat colour) and are not the page's
     background. The toggle is left on."""
+    assert page.locator("#viewer").get_attribute("data-hair-shaded") == "1", "no hair cards shaded"
     page.locator("#hair-toggle").uncheck()  # hair off: the head alone
     page.wait_for_timeout(300)
     bald = canvas_pixels(page)
