@@ -48,7 +48,8 @@ def test_cards_follow_the_strands_root_to_tip():
     hair = sphere_hair(n=300, points=24)
     cards = build_cards(hair, CardBudget(triangles=100_000, segments=12))
     s = 12
-    assert cards.count == 300 and np.array_equal(cards.guide, np.arange(300))  # they fit: one card a strand
+    assert cards.count == 300 and np.array_equal(np.sort(cards.guide), np.arange(300))  # they fit: one card a strand
+    hair = dataclasses.replace(hair, strands=hair.strands[cards.guide], colors=hair.colors[cards.guide])  # card order
     assert cards.positions.shape == (300 * (s + 1) * 2, 3) and cards.faces.shape == (300 * s * 2, 3)
     assert cards.faces.dtype == np.uint32 and cards.faces.max() == len(cards.positions) - 1
     rows = cards.positions.reshape(300, s + 1, 2, 3)
@@ -80,6 +81,14 @@ def test_cards_follow_the_strands_root_to_tip():
     face_normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     assert (np.einsum("ij,ij->i", face_normal, cards.normals[cards.faces[:, 0]]) > 0).mean() > 0.999
     np.testing.assert_allclose(cards.colors[::2 * (s + 1)] ** (1 / 2.4) * 1.055 - 0.055, hair.colors / 255, atol=0.01)
+
+
+def test_outer_cards_come_first():
+    """Faces are ordered from the outermost card in: drawn in order, outer hair hides inner."""
+    cards = build_cards(sphere_hair(n=2000, points=16), BUDGETS["web"])
+    rows = cards.positions.reshape(cards.count, -1, 3)
+    radius = np.linalg.norm(rows - [0.0, 0.0, -0.01], axis=2).mean(1)
+    assert (np.diff(radius) <= 1e-3).all() and radius[0] > radius[-1]
 
 
 def test_card_budgets_bound_the_triangles():
