@@ -28,7 +28,7 @@ def page(browser, server):
 
 
 def canvas_pixels(page) -> np.ndarray:
-    png = page.locator("#viewer canvas").screenshot()
+    png = page.locator("#viewer canvas").screenshot(timeout=120_000)
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), np.float32)
 
 
@@ -38,10 +38,11 @@ def assert_hair_drawn(page, shown: np.ndarray) -> None:
     toggle off. Hair pixels show strand detail (not one flat colour) and are not the page's
     background. The toggle is left on."""
     assert page.locator("#viewer").get_attribute("data-hair-shaded") == "1", "no hair cards shaded"
-    page.locator("#hair-toggle").uncheck()  # hair off: the head alone
+    # Software WebGL on a busy machine draws a frame in up to a second or two: long timeouts.
+    page.locator("#hair-toggle").uncheck(timeout=120_000)  # hair off: the head alone
     page.wait_for_timeout(300)
     bald = canvas_pixels(page)
-    page.locator("#hair-toggle").check()
+    page.locator("#hair-toggle").check(timeout=120_000)
     page.wait_for_timeout(300)
     assert np.abs(canvas_pixels(page) - shown).max(axis=2).mean() < 2, "the hair did not come back"
     hair = np.abs(shown - bald).max(axis=2) > 40
@@ -81,7 +82,7 @@ def test_upload_view_smile_and_download(page, server, tmp_path):
         # Swapping is a re-export with that style (no re-fit) and a new GLB; in software WebGL on
         # a busy CI machine that takes seconds, so only that it happens is checked here.
         page.locator(f".tile[data-style='{style}']").click()
-        page.wait_for_selector(f"#viewer[data-hair='{style}']", timeout=90_000)
+        page.wait_for_selector(f"#viewer[data-hair='{style}']", timeout=180_000)
         page.wait_for_timeout(300)
         assert_hair_drawn(page, canvas_pixels(page))
 
