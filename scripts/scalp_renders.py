@@ -32,7 +32,7 @@ def render_rows() -> np.ndarray:
 
     import headforge
     from headforge.export.preview import avatar_view
-    from headforge.hair.tryon import try_on
+    from headforge.tryon import try_on
 
     head = headforge.reconstruct(skimage.data.astronaut(), hair="none")
     rows = []

@@ -81,13 +81,14 @@ def _cmd_backends(args) -> int:
 
 def _cmd_reconstruct(args) -> int:
     from headforge.emotion import parse_emotions
+    from headforge.export.package import write_zip
     from headforge.pipeline import Options, default_reconstructor
 
     emotions = parse_emotions(args.emotion)  # a bad name fails here, before any model loads
     options = Options(texture_size=args.texture_size, keep_expression=args.expression == "keep", emotions=emotions,
                       hair=args.hairstyle or args.hair)
     avatar = default_reconstructor(args.backend, args.model_dir)(Path(args.photo), options)
-    out = avatar.save_zip(args.output, args.hair_cards)
+    out = write_zip(avatar, args.output, args.hair_cards)
     p = avatar.params
     print(
         f"wrote {out}: {p['detection']['face_count']} face(s) seen, landmark error "
@@ -100,7 +101,7 @@ def _cmd_reconstruct(args) -> int:
 def _cmd_tryon(args) -> int:
     import time
 
-    from headforge.hair.tryon import tryon_zip
+    from headforge.tryon import tryon_zip
 
     t0 = time.perf_counter()
     dressed = tryon_zip(args.avatar, args.hairstyle, args.output, hair_budget=args.hair_cards)
@@ -262,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     _backend_arguments(p)
     p.set_defaults(func=_cmd_bench)
 
+    _add_service_parsers(sub)
+    return parser
+
+
+def _add_service_parsers(sub) -> None:
+    """``serve`` and ``worker``."""
     p = sub.add_parser("serve", help="serve the web page and the HTTP API")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -279,7 +286,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, metavar="URL",
                    help="where uploads and results live (default: the broker's Redis)")
     p.set_defaults(func=_cmd_worker)
-    return parser
 
 
 def _hair_cards_argument(p: argparse.ArgumentParser) -> None:

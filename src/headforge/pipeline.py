@@ -2,7 +2,7 @@
 
 load (io.image) -> detect (detection.landmarks) -> fit (the back-end: anny with fitting.landmark_fit
 by default, or FLAME / DECA / EMOCA, see headforge.backends) -> texture (texture.unwrap) ->
-normal map (texture.normal_map) -> preview (export.preview). Writing the zip is ``Avatar.save_zip``.
+normal map (texture.normal_map) -> preview (export.preview). Writing the zip is :func:`headforge.export.package.write_zip`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import headforge
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.backends import load_backend
 from headforge.backends.base import HeadFit, rounded
 from headforge.backends.registry import model_dir as resolve_model_dir
@@ -27,10 +27,10 @@ from headforge.errors import SeveralFacesError
 from headforge.export.preview import make_preview
 from headforge.hair.fit import fit_on_head
 from headforge.hair.library import load_hairstyle, open_library
-from headforge.hair.tryon import hair_params
+from headforge.tryon import hair_params
 from headforge.hairphoto import HairJob, PhotoHairReader
 from headforge.io.image import load_photo, working_copy
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.texture.trust import face_trust_mask
 from headforge.texture.unwrap import TexelMap, build_texel_map, unwrap_texture
 

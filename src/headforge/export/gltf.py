@@ -24,14 +24,15 @@ from typing import BinaryIO
 
 import numpy as np
 
-import headforge
-from headforge.avatar import Avatar, HeadMesh
+from headforge.core.avatar import Avatar, HeadMesh
 from headforge.export.geometry import split_uv_seams, tangents
-from headforge.export.png import encode_png
+from headforge.core.images import encode_png
 from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, CardBudget, cached_cards, card_budget, strand_texture
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.render.cards import ALPHA_CUTOFF
 from headforge.render.shading import vertex_normals
+from headforge.texture.scalp import worn_albedo
+from headforge.version import __version__
 
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
@@ -45,7 +46,7 @@ _LINEAR, _LINEAR_MIPMAP_LINEAR, _CLAMP_TO_EDGE = 9729, 9987, 33071
 
 def generator_name() -> str:
     """``asset.generator``: "headforge <version>", or "headforge" when no version is set."""
-    version = getattr(headforge, "__version__", None)
+    version = __version__
     return f"headforge {version}" if version else "headforge"
 
 
@@ -278,8 +279,8 @@ def glb_bytes(
     hair_budget: str = DEFAULT_BUDGET,
 ) -> bytes:
     """The avatar as a GLB file (a "hair" node after the head when it has hair, and the scalp
-    under it painted: :meth:`Avatar.worn_albedo`). ``albedo_png``/``normal_png``: the
-    already encoded ``avatar.worn_albedo()`` and normal map; encoded from ``avatar`` when
+    under it painted: :func:`headforge.texture.scalp.worn_albedo`). ``albedo_png``/``normal_png``: the
+    already encoded ``worn_albedo(avatar)`` and normal map; encoded from ``avatar`` when
     None. ``hair_budget``: the hair cards' budget, "web" or "high"
     (:data:`headforge.hair.cards.BUDGETS`)."""
     builder = GlbBuilder()
@@ -287,7 +288,7 @@ def glb_bytes(
         builder,
         avatar.mesh,
         avatar.expression,
-        encode_png(avatar.worn_albedo()) if albedo_png is None else albedo_png,
+        encode_png(worn_albedo(avatar)) if albedo_png is None else albedo_png,
         encode_png(avatar.normal_map) if normal_png is None else normal_png,
     )
     if avatar.hair is not None and avatar.hair.count:

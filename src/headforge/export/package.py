@@ -1,35 +1,34 @@
 """The avatar zip: GLB, OBJ + MTL + textures, params.json, the emotion mapping, an optional
 preview and, for an avatar with hair, ``hair.data`` (its strands in the USC-HairSalon layout,
-head frame, metres: see :mod:`headforge.hair.formats`) and ``hair.usdc`` (the same strands as
-USD BasisCurves with per-point widths, for 3D tools: see :mod:`headforge.export.usd`).
+head frame, metres: see :mod:`headforge.core.strand_formats`) and ``hair.usdc`` (the same
+strands as USD BasisCurves with per-point widths, for 3D tools: see :mod:`headforge.export.usd`).
 
 ``head_albedo.png`` (the OBJ's) is the bare albedo; the GLB's albedo has the scalp under its
-hair painted in the hair's colour (:meth:`headforge.avatar.Avatar.worn_albedo`).
+hair painted in the hair's colour (:func:`headforge.texture.scalp.worn_albedo`).
 
 Entry names are fixed (``ENTRY_NAMES``); PNGs carry no metadata and zip entries carry a
 fixed timestamp, so the same avatar always gives the same bytes.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.emotion.mapping import MAPPING_PATH, load_mapping
 from headforge.export.gltf import glb_bytes
 from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME, obj_files
-from headforge.export.png import encode_png
+from headforge.core.images import encode_png
+from headforge.core.strands import Hairstyle
 from headforge.export.usd import hair_usdc
 from headforge.hair.cards import DEFAULT_BUDGET
-from headforge.hair.formats import write_usc
-from headforge.hair.strands import Hairstyle
+from headforge.core.strand_formats import write_usc
+from headforge.texture.scalp import worn_albedo
+from headforge.core.files import atomic_file
 
 HAIR_NAME = "hair.data"
 CURVES_NAME = "hair.usdc"
@@ -59,10 +58,10 @@ def params_json(params: dict) -> bytes:
 def zip_entries(avatar: Avatar, hair_budget: str = DEFAULT_BUDGET) -> dict[str, bytes]:
     """{entry name: content} in ``ENTRY_NAMES`` order; emotion_mlp.json (the emotion slider
     mapping, :mod:`headforge.emotion`) when the morph targets are its ARKit actions;
-    preview.png only when there is one; hair.data and hair.usdc when the avatar has hair.
+    preview.png only when there is one; hair.data when the avatar has hair.
     ``hair_budget``: the GLB's hair cards, "web" or "high"."""
     params = params_json(avatar.params)  # first: the cheapest step that can fail
-    worn = avatar.worn_albedo()
+    worn = worn_albedo(avatar)
     images = {"bare": avatar.albedo, "normal": avatar.normal_map, "preview": avatar.preview}
     if worn is not avatar.albedo:
         images["worn"] = worn
@@ -102,27 +101,15 @@ def write_entries(entries: dict[str, bytes], path: str | Path) -> Path:
     """Write {entry name: content} as an avatar zip at ``path``, atomically (as
     :func:`write_zip`), and return ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            with zipfile.ZipFile(file, "w") as archive:
-                for name, data in entries.items():
-                    # The level must be given per entry: a ZipInfo ignores the archive's.
-                    archive.writestr(_entry_info(name), data, compresslevel=DEFLATE_LEVEL)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_folder(path.parent)
+    with atomic_file(path) as file, zipfile.ZipFile(file, "w") as archive:
+        for name, data in entries.items():
+            # The level must be given per entry: a ZipInfo ignores the archive's.
+            archive.writestr(_entry_info(name), data, compresslevel=DEFLATE_LEVEL)
     return path
 
 
 def _entry_info(name: str) -> zipfile.ZipInfo:
-    """Entry header: fixed time, rw-r--r-- permissions, PNGs and the USD crate (float arrays,
-    already packed) stored."""
+    """Entry header: fixed time, rw-r--r-- permissions, PNGs stored (already compressed)."""
     info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
     info.external_attr = 0o644 << 16
     info.compress_type = zipfile.ZIP_STORED if name.endswith((".png", ".usdc")) else zipfile.ZIP_DEFLATED
@@ -136,13 +123,3 @@ def _builtin(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"params value of type {type(value).__name__} is not JSON-serialisable")
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable where the OS allows syncing a directory."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, HairCards, cached_cards, strand_texture
 from headforge.render import render_mesh
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.cards import render_cards
+from headforge.texture.scalp import worn_albedo
 
 PANEL = 320
 VIEW_YAWS = (0.0, 40.0, 90.0)
@@ -35,7 +36,7 @@ def avatar_view(avatar: Avatar, yaw_deg: float, size: int = PANEL, pitch_deg: fl
     cam = Camera.orbit(size, size, yaw_deg, pitch_deg, VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET)
     m = avatar.mesh
     head = render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
-                       texture=avatar.worn_albedo(), normal_map=avatar.normal_map)
+                       texture=worn_albedo(avatar), normal_map=avatar.normal_map)
     if avatar.hair is None or avatar.hair.count == 0:
         return head.image
     if cards is None:

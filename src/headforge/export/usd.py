@@ -3,7 +3,7 @@ that read hair curves (Houdini, Unity's USD importer with its hair package, Omni
 
 Stage: Y up, 1 unit = 1 metre (the head frame: the face along +Z), default prim ``/avatar``
 holding ``/avatar/hair``: linear, non-periodic curves, one per strand, its points root first
-(the strands of :class:`headforge.hair.strands.Hairstyle` exactly, no resampling), per-point
+(the strands of :class:`headforge.core.strands.Hairstyle` exactly, no resampling), per-point
 ``widths`` (metres, interpolation ``vertex``) tapering from ``ROOT_WIDTH`` at the root to
 ``TIP_WIDTH`` at the tip, ``primvars:displayColor`` per curve (interpolation ``uniform``,
 linear RGB of the strand's sRGB colour). Written with Pixar's ``usd-core`` wheel as a binary
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from headforge.hair.cards import srgb_to_linear
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 
 ROOT_WIDTH = 3e-4  # metres: each of ~10k curves stands for ~10 real hairs (each ~0.07 mm)
 TIP_WIDTH = 1e-4  # metres

@@ -98,7 +98,7 @@ class JobRunner:
         from headforge.io.image import load_photo
         from headforge.pipeline import Options
         from headforge.service import hair, results
-        from headforge.service.intake import upright
+        from headforge.core.images import upright
         from headforge.service.layout import result_key, upload_prefix
 
         reconstruct = self.load(spec["backend"])

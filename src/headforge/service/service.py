@@ -15,7 +15,7 @@ from headforge.emotion.mapping import intensity_vector
 from headforge.service import hair as hair_styles
 from headforge.service.backends import check_backend
 from headforge.service.config import Settings
-from headforge.service.engine import CeleryEngine, EmbeddedEngine, Engine
+from headforge.service.outcome import Engine
 from headforge.service.errors import (
     BadRequestError,
     NotFoundError,
@@ -67,7 +67,10 @@ class AvatarService:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.jobs = JobStore(settings.database_path)
         self.store = open_store(settings.resolved_store_url, settings.job_ttl_s)
-        engine_type = CeleryEngine if settings.broker_url else EmbeddedEngine
+        if settings.broker_url:
+            from headforge.service.celery_gateway import CeleryEngine as engine_type
+        else:
+            from headforge.service.pool import EmbeddedEngine as engine_type
         self.engine = engine or engine_type(settings, self.jobs, self.store)
         self.limiter = RateLimiter(settings.rate_per_min, settings.rate_burst)
         self._admit = threading.Lock()
@@ -213,7 +216,7 @@ class AvatarService:
 
     # --- hairstyles, health -----------------------------------------------------------------
 
-    def hairstyles(self) -> list[hair_styles.Hairstyle]:
+    def hairstyles(self) -> list[hair_styles.HairstyleSummary]:
         return hair_styles.catalogue()
 
     def hairstyle_thumbnail(self, style_id: str) -> bytes:

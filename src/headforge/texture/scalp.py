@@ -82,3 +82,18 @@ def scalp_paint(vertices, faces, uvs, face_uvs, roots: np.ndarray, colors, grid:
     # blend each island edge with itself, not with the empty space around it.
     _, (rows, cols) = distance_transform_edt(~inside, return_indices=True)
     return alpha[rows, cols], paint[rows, cols]
+
+
+def worn_albedo(avatar) -> np.ndarray:
+    """(S, S, 3) uint8: the :class:`~headforge.core.avatar.Avatar`'s albedo as exported and
+    shown, the scalp under its hair painted in the hair's color; ``avatar.albedo`` itself when
+    it has no hair. Computed once per hair and albedo (cached on the avatar)."""
+    if avatar.hair is None or not avatar.hair.count:
+        return avatar.albedo
+    hair, albedo, worn = avatar._worn
+    if hair is not avatar.hair or albedo is not avatar.albedo:
+        m = avatar.mesh
+        worn = paint_scalp(avatar.albedo, m.vertices, m.faces, m.uvs, m.face_uvs, avatar.hair.strands[:, 0],
+                           avatar.hair.colors)
+        avatar._worn = (avatar.hair, avatar.albedo, worn)
+    return worn

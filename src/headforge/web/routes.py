@@ -17,7 +17,7 @@ from headforge.web.schemas import (
     ErrorResponse,
     ExportCreated,
     ExportRequest,
-    Hairstyle,
+    HairstyleEntry,
     HairstyleList,
     Health,
     JobStatus,
@@ -153,7 +153,7 @@ def get_export_zip(job_id: str, export_id: str, service: ServiceDep, client: Cli
 @router.get("/hairstyles", response_model=HairstyleList, summary="The hairstyle catalogue")
 def list_hairstyles(service: ServiceDep, client: ClientDep) -> HairstyleList:
     return HairstyleList(hairstyles=[
-        Hairstyle(id=s.id, name=s.name, thumbnail=f"{API}/hairstyles/{s.id}/thumbnail.png") for s in service.hairstyles()
+        HairstyleEntry(id=s.id, name=s.name, thumbnail=f"{API}/hairstyles/{s.id}/thumbnail.png") for s in service.hairstyles()
     ])
 
 

@@ -90,14 +90,14 @@ class ExportCreated(BaseModel):
     zip: str
 
 
-class Hairstyle(BaseModel):
+class HairstyleEntry(BaseModel):
     id: str
     name: str
     thumbnail: str
 
 
 class HairstyleList(BaseModel):
-    hairstyles: list[Hairstyle]
+    hairstyles: list[HairstyleEntry]
 
 
 class Health(BaseModel):
