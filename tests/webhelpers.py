@@ -21,6 +21,7 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
     "--use-angle=swiftshader", "--enable-unsafe-swiftshader",  # WebGL on the CPU
+    "--autoplay-policy=no-user-gesture-required",  # TalkingHead's audio starts without a click
 ]
 # Skipped without Chromium, failed under CI=true (tests/conftest.py: chromium_installed).
 needs_chromium = pytest.mark.usefixtures("chromium_installed")

@@ -7,6 +7,7 @@
     headforge backends [--model-dir DIR]            # anny, flame, deca, emoca: ready or what is missing
     headforge setup --backend flame --model-dir DIR # derive a FLAME back-end's caches (ARKit table)
     headforge reconstruct photo.jpg --hairstyle bob_chin -o avatar.zip   # a stored hairstyle
+    headforge reconstruct photo.jpg --body full --body-shape gender=0.2 -o avatar.zip  # rigged body + VRM
     headforge tryon avatar.zip --hairstyle long_curly -o avatar_curly.zip # re-uses the fitted head
     headforge hairstyles list [--length long --curl curly --fringe yes --tied ponytail]
     headforge hairstyles build | sheet --out docs/hairstyles.png | import FILE.hair --name NAME
@@ -49,6 +50,9 @@ def _cmd_setup(args) -> int:
 
     if args.force or not is_current(database_path()):
         build_library()  # the hairstyle database, on every core
+    from headforge.body.model import build_cache as build_body_cache
+
+    build_body_cache()  # anny builds its full-body model data once (minutes cold)
     print(f"head model ready: {path}; hairstyles: {database_path()} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
@@ -84,9 +88,12 @@ def _cmd_reconstruct(args) -> int:
     from headforge.export.package import write_zip
     from headforge.pipeline import Options, default_reconstructor
 
+    from headforge.body.fullbody import parse_body_shape
+
     emotions = parse_emotions(args.emotion)  # a bad name fails here, before any model loads
     options = Options(texture_size=args.texture_size, keep_expression=args.expression == "keep", emotions=emotions,
-                      hair=args.hairstyle or args.hair)
+                      hair=args.hairstyle or args.hair, body=args.body, body_shape=parse_body_shape(args.body_shape),
+                      licence=args.licence)
     avatar = default_reconstructor(args.backend, args.model_dir)(Path(args.photo), options)
     out = write_zip(avatar, args.output, args.hair_cards)
     p = avatar.params
@@ -156,7 +163,8 @@ def _cmd_bench(args) -> int:
     from headforge.bench.run import run_bench
 
     summary = run_bench(Path(args.photos), Path(args.out), limit=args.limit, emotions=args.emotions,
-                        backend=args.backend, model_dir=args.model_dir, hair=args.hair)
+                        backend=args.backend, model_dir=args.model_dir, hair=args.hair,
+                        hair_labels=args.hair_labels)
     print(summary)
     return 0
 
@@ -192,6 +200,19 @@ def _cmd_worker(args) -> int:
     return 0
 
 
+def _body_arguments(p) -> None:
+    """--body, --body-shape and --licence of ``reconstruct``."""
+    p.add_argument("--body", choices=("head", "full"), default="head",
+                   help="head (default): a head-only avatar; full: the head on a rigged, dressed body "
+                        "(Ready Player Me layout, plus avatar.vrm)")
+    p.add_argument("--body-shape", default="", metavar="NAME=V,...",
+                   help="the body's phenotypes in [0, 1], e.g. gender=0.1,height=0.6; names: gender (0 female, "
+                        "1 male), age, muscle, weight, height, proportions; unset: from the head fit")
+    p.add_argument("--licence", choices=("personal", "cc-by-4.0", "cc0"), default="personal",
+                   help="the VRM's licence (full body): personal (default: only you, non-profit, no "
+                        "redistribution), cc-by-4.0 or cc0")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="headforge", description="One portrait photo in, a 3D head avatar out.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default): the person's own hair, read from the photo; none: no hair")
     p.add_argument("--hairstyle", default=None, metavar="NAME",
                    help="wear a stored hairstyle instead (see `headforge hairstyles list`)")
+    _body_arguments(p)
     _hair_cards_argument(p)
     _backend_arguments(p)
     p.set_defaults(func=_cmd_reconstruct)
@@ -252,7 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--limit", type=int, default=None, help="only the first N photos")
     p.add_argument("--hair", action="store_true",
-                   help="reconstruct the hair from each photo too (timed with the head; adds hair IoU)")
+                   help="reconstruct the hair from each photo too (timed with the head; adds hair IoU, "
+                        "colour and orientation errors)")
+    p.add_argument("--hair-labels", default=None, metavar="JSON",
+                   help="with --hair: length and curl labels to check the hair against "
+                        "(e.g. scripts/hair_photo_labels.json)")
     p.add_argument("--emotions", action="store_true",
                    help="also score emotion renders with an independent recogniser (needs fer + tflite-runtime)")
     p.add_argument("--hardening", action="store_true",

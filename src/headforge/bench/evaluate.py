@@ -6,9 +6,10 @@
 - identity: dlib 128-D descriptor distances, photo vs the render in the input view and vs
   renders turned to yaw -40, -20, +20, +40 degrees (unlit, grey background);
 - the landmark error of the fit;
-- hair: IoU of the rendered hair and the photo's hair mask in the input view
-  (:func:`headforge.hairphoto.evaluate.hair_iou`; none for a bald head), and the avatar with
-  its hair from the front and in profile.
+- hair (:func:`headforge.hairphoto.evaluate.hair_measures`), in the input view: IoU of the
+  rendered hair and the photo's hair mask (none for a bald head), colour error (CIEDE2000)
+  and orientation error (degrees, HairStep's HairSale); and the avatar with its hair from
+  the front and in profile.
 Images are computed on a copy whose longest side is at most ``EVAL_SIDE`` pixels.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from headforge.errors import ModelError
 from headforge.headmodel.anny_head import MODEL_NAME
 from headforge.headmodel.landmark_embedding import load_landmark_embedding
 from headforge.export.preview import VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET, avatar_cards, avatar_view, face_crop
-from headforge.hairphoto.evaluate import hair_iou
+from headforge.hairphoto.evaluate import hair_measures
 from headforge.hairphoto.mask import PersonSegmenter
 from headforge.io.image import load_photo, working_copy
 from headforge.render import render_mesh
@@ -92,7 +93,7 @@ class Evaluator:
         for yaw in NOVEL_YAWS:
             metrics[f"identity_yaw{yaw:+d}"] = identity[f"yaw{yaw:+d}"]
         if avatar.hair is not None:
-            metrics["hair_iou"] = hair_iou(avatar, photo, landmarks, camera, self.segmenter)
+            metrics.update(hair_measures(avatar, photo, landmarks, camera, self.segmenter))
 
         stem = photo_path.stem
         overlay = cv2.addWeighted(photo, 0.5, pasted, 0.5, 0)

@@ -14,7 +14,9 @@ TARGETS = {
     "identity_yaw-40": ("median <=", 0.50),
     "identity_yaw+40": ("median <=", 0.50),
     "landmark_error": ("median <=", 0.03),
-    "hair_iou": ("median >=", 0.70),
+    "hair_iou": ("median >=", 0.85),
+    "hair_color_de": ("median <=", 8.0),
+    "hair_orientation_deg": ("median <=", 15.0),
 }
 COLUMNS = ["input", "render", "overlay", "yaw-40", "yaw-20", "yaw+20", "yaw+40", "hair_front", "hair_profile"]
 
@@ -66,6 +68,9 @@ def write_report(results: dict, path: Path) -> None:
     same = s.get("identity_same_person_rate")
     if same is not None:
         parts.append(f"<tr><td class=l>renders recognised as the same person (&lt; 0.6)</td><td colspan=6 class=l>{same:.1%}</td></tr>")
+    for kind, v in s.get("hair_classes", {}).items():
+        parts.append(f"<tr><td class=l>hair {kind} class right (labelled photos)</td>"
+                     f"<td colspan=6 class=l>{v['right']}/{v['n']}</td></tr>")
     ratio, unit = s.get("timings_ratio", {}), results.get("calibration", {}).get("unit_s")
     parts.append("</table><h2>Speed (seconds, and in calibration units)</h2>")
     if unit:
@@ -85,7 +90,7 @@ def write_report(results: dict, path: Path) -> None:
             continue
         stem = Path(row["photo"]).stem
         cells = "".join(f"<td><img src='images/{html.escape(stem)}_{c}.jpg' width=128 height=128 alt='{c}'></td>" for c in COLUMNS)
-        m = "<br>".join(f"{html.escape(k)}: {_fmt(v)}" for k, v in row["metrics"].items())
+        m = "<br>".join(f"{html.escape(k)}: {_fmt(v)}" for k, v in {**row["metrics"], **row.get("hair", {})}.items())
         parts.append(f"<tr><td class=l>{name}<br>{row['timings_s']['total']:.2f} s</td>{cells}<td class=l>{m}</td></tr>")
     parts.append("</table></body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")

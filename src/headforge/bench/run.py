@@ -10,9 +10,12 @@ results.json (schema ``headforge.bench/1``):
   ``timings_s`` (per stage; ``reconstruct`` = photo -> avatar in memory, the stages together
   with the hair running beside the texture; ``zip`` = writing the avatar zip; ``total`` = both),
   ``peak_rss_mb``, ``metrics``
-  (see :mod:`headforge.bench.evaluate`; null where not measurable);
+  (see :mod:`headforge.bench.evaluate`; null where not measurable); with hair, ``hair``
+  {length_class, curl_class, length_label, curl_label} (labels from ``hair_labels``, null
+  where the photo has none);
 - ``summary``: ``photos``, ``succeeded``, ``failed`` {photo: code}, ``timings_s`` and ``metrics``
-  ({name: {median, p90, mean, n}}), ``identity_same_person_rate``, ``peak_rss_mb``;
+  ({name: {median, p90, mean, n}}), ``identity_same_person_rate``, ``peak_rss_mb``; with hair
+  labels, ``hair_classes`` {length, curl: {right, n}} (length: bald; short = buzz or short; long);
   ``timings_ratio``: each stage's median (and ``process_ready``, ``cold_start``) divided by the
   calibration unit, the figures to compare between machines;
 - ``calibration``: the fixed workload of :mod:`headforge.bench.calibration`, timed before and
@@ -76,11 +79,14 @@ def peak_rss_mb() -> float:
 
 
 def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool = False,
-              backend: str = "anny", model_dir: str | Path | None = None, hair: bool = False) -> str:
+              backend: str = "anny", model_dir: str | Path | None = None, hair: bool = False,
+              hair_labels: Path | None = None) -> str:
     """Reconstruct every photo in ``folder`` with ``backend`` (files in ``model_dir``, see
     :mod:`headforge.backends`); write ``out``/results.json and report.html.
 
-    ``hair``: reconstruct the person's hair too (timed with the head; hair metrics added).
+    ``hair``: reconstruct the person's hair too (timed with the head; hair metrics added);
+    ``hair_labels``: a JSON file {"length": {photo: class}, "curl": {photo: class}} the
+    avatars' hair classes are checked against (``scripts/hair_photo_labels.json``).
     ``emotions``: also score each avatar's seven emotion renders with an emotion recogniser we
     did not train (:mod:`headforge.bench.emotion_check`): ``emotion_top1`` and ``emotion_rise``.
     Returns the one-paragraph text summary that is also printed.
@@ -99,6 +105,7 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
     reconstructor.warm_up()
     cold_start = time.perf_counter() - t0
     evaluator = Evaluator(out / "images")
+    labels = json.loads(Path(hair_labels).read_text()) if hair_labels else {}
     recogniser = emotion_recogniser() if emotions else None
 
     rows = []
@@ -114,6 +121,8 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
             row["timings_s"] = {**avatar.params["timings_s"], "reconstruct": round(made - t, 4),
                                 "zip": round(total - (made - t), 4), "total": round(total, 4)}
             row["metrics"] = evaluator(photo, avatar)
+            if hair:
+                row["hair"] = hair_classes(avatar, photo.name, labels)
             if recogniser is not None:
                 row["metrics"].update(emotion_scores(avatar, recogniser))
         except HeadforgeError as e:
@@ -134,6 +143,8 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
         "summary": summarise(rows),
         "calibration": unit,
     }
+    if labels:
+        results["summary"]["hair_classes"] = class_scores(rows)
     results["summary"]["timings_ratio"] = ratios(
         {"process_ready": process_ready, "cold_start": cold_start,
          **{name: v["median"] for name, v in results["summary"]["timings_s"].items()}}, unit["unit_s"])
@@ -142,6 +153,28 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
 
     write_report(results, out / "report.html")
     return format_summary(results)
+
+
+LENGTH_ACCEPT = {"bald": {"bald"}, "short": {"buzz", "short"}, "long": {"long"}}
+
+
+def hair_classes(avatar, photo: str, labels: dict) -> dict:
+    """The avatar's hair length and curl classes (from its ``hair`` block; bald and no curl
+    without hair) and the ``labels`` of ``photo`` (None where it has none)."""
+    block = avatar.params.get("hair") or {}
+    return {"length_class": block.get("length_class", "bald"), "curl_class": block.get("curl_class", "none"),
+            "length_label": labels.get("length", {}).get(photo), "curl_label": labels.get("curl", {}).get(photo)}
+
+
+def class_scores(rows: list[dict]) -> dict:
+    """{length, curl: {right, n}} over the labelled photos among ``rows``."""
+    out = {}
+    for kind in ("length", "curl"):
+        judged = [r["hair"] for r in rows if r["ok"] and r["hair"][f"{kind}_label"] is not None]
+        right = [h[f"{kind}_class"] in LENGTH_ACCEPT[h["length_label"]] if kind == "length"
+                 else h["curl_class"] == h["curl_label"] for h in judged]
+        out[kind] = {"right": int(sum(right)), "n": len(judged)}
+    return out
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -174,4 +207,9 @@ def format_summary(results: dict) -> str:
                      f"{r.get('total', float('nan')):.2f} units, reconstruct {r.get('reconstruct', float('nan')):.2f} units")
     for name, v in s["metrics"].items():
         lines.append(f"  {name}: median {v['median']:.4g}, p90 {v['p90']:.4g} (n={v['n']})")
+    for kind, v in s.get("hair_classes", {}).items():
+        lines.append(f"  hair {kind} class right: {v['right']}/{v['n']}")
+    hair_t = s["timings_s"].get("hair")
+    if hair_t:
+        lines.append(f"  hair stage: median {hair_t['median']:.3f} s")
     return "\n".join(lines)

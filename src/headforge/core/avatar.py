@@ -46,7 +46,8 @@ class Avatar:
     landmarks: (478, 2) detected landmarks in photo pixels (not exported), or None.
     camera: the fitted camera that sees the head as in the photo (photo pixels), or None.
     hair: the strands it wears (:class:`headforge.core.strands.Hairstyle`, head frame,
-    fitted to ``mesh.vertices``), or None.
+    fitted to ``mesh.vertices``), or None. body: the head on a rigged, dressed body
+    (:class:`headforge.body.fullbody.FullBody`), or None for a head-only avatar.
     """
 
     mesh: HeadMesh
@@ -58,5 +59,6 @@ class Avatar:
     landmarks: np.ndarray | None = None
     camera: Camera | None = None
     hair: Hairstyle | None = None
+    body: object | None = None
     # (hair, albedo, worn): the cache of :func:`headforge.texture.scalp.worn_albedo`.
     _worn: tuple = field(default=(None, None, None), init=False, repr=False, compare=False)

@@ -37,7 +37,8 @@ from headforge.version import __version__
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
 TRIANGLES = 4
-_COMPONENT_TYPES = {np.dtype(np.float32): 5126, np.dtype(np.uint32): 5125, np.dtype(np.uint8): 5121}
+_COMPONENT_TYPES = {np.dtype(np.float32): 5126, np.dtype(np.uint32): 5125, np.dtype(np.uint16): 5123,
+                    np.dtype(np.uint8): 5121}
 _UNSIGNED_INT_TYPES = {np.dtype(np.uint16): 5123, np.dtype(np.uint32): 5125}
 HAIR_ROUGHNESS = 0.45
 _ACCESSOR_TYPES = {1: "SCALAR", 2: "VEC2", 3: "VEC3", 4: "VEC4"}
@@ -87,8 +88,9 @@ class GlbBuilder:
         self, array: np.ndarray, target: int | None = ARRAY_BUFFER, bounds: bool = False
     ) -> int:
         """An accessor over a new tightly packed view of ``array``: (N,) or (N, C) float32
-        (C = 1..4), (N,) uint32, or (N, 4) uint8 (normalised, e.g. colours). ``bounds``
-        writes min/max (needed for POSITION)."""
+        (C = 1..4), (N,) uint32, (N, 4) uint16 (e.g. joint indices), (N, 4) uint8
+        (normalised, e.g. colours) or (N, 4, 4) float32 (MAT4, column-major: pass each
+        matrix transposed). ``bounds`` writes min/max (needed for POSITION)."""
         array = np.ascontiguousarray(array)
         if array.dtype not in _COMPONENT_TYPES:
             raise ValueError(f"unsupported accessor dtype {array.dtype}")
@@ -97,7 +99,7 @@ class GlbBuilder:
             "bufferView": self.add_view(array.tobytes(), target),
             "componentType": _COMPONENT_TYPES[array.dtype],
             "count": int(array.shape[0]),
-            "type": _ACCESSOR_TYPES[columns],
+            "type": "MAT4" if array.ndim == 3 else _ACCESSOR_TYPES[columns],
         }
         if array.dtype == np.uint8:
             accessor["normalized"] = True
@@ -178,9 +180,25 @@ def add_head(
             f"{len(mesh.morph_names)} morph names, {len(mesh.morph_deltas)} morph deltas "
             f"and {len(weights)} weights do not match"
         )
-    material = builder.add_material(
+    material = add_skin_material(builder, "head", albedo_png, normal_png)
+    primitive, _ = textured_primitive(builder, mesh.vertices, mesh.faces, mesh.uvs, mesh.face_uvs,
+                                      mesh.morph_deltas, material)
+    gltf_mesh = builder.add_mesh(
         {
             "name": "head",
+            "primitives": [primitive],
+            "weights": weights.tolist(),
+            "extras": {"targetNames": list(mesh.morph_names)},
+        }
+    )
+    return builder.add_node("head", gltf_mesh)
+
+
+def add_skin_material(builder: GlbBuilder, name: str, albedo_png: bytes, normal_png: bytes) -> int:
+    """The head's PBR material: albedo and tangent-space normal map (embedded PNGs)."""
+    return builder.add_material(
+        {
+            "name": name,
             "pbrMetallicRoughness": {
                 "baseColorTexture": {"index": builder.add_texture(albedo_png)},
                 "metallicFactor": 0.0,
@@ -190,9 +208,16 @@ def add_head(
             "doubleSided": False,
         }
     )
-    split = split_uv_seams(mesh.faces, mesh.face_uvs, mesh.uvs)
-    vertices = np.asarray(mesh.vertices, np.float32)
-    base_normals = vertex_normals(vertices, mesh.faces)
+
+
+def textured_primitive(builder: GlbBuilder, vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray,
+                       face_uvs: np.ndarray, morph_deltas: np.ndarray | None, material: int) -> tuple[dict, np.ndarray]:
+    """A TRIANGLES primitive over (V, 3) ``vertices`` split at UV seams, with smooth normals,
+    tangents, TEXCOORD_0 and one sparse morph target per (V, 3) delta of ``morph_deltas``
+    (M, V, 3). Returns (primitive, (N,) original vertex of each split vertex)."""
+    split = split_uv_seams(faces, face_uvs, uvs)
+    vertices = np.asarray(vertices, np.float32)
+    base_normals = vertex_normals(vertices, faces)
     positions, normals = vertices[split.vertex_ids], base_normals[split.vertex_ids]
     attributes = {
         "POSITION": builder.add_accessor(positions, bounds=True),
@@ -203,15 +228,6 @@ def add_head(
             np.column_stack([split.uvs[:, 0], 1.0 - split.uvs[:, 1]]).astype(np.float32)
         ),
     }
-    targets = []
-    for delta in np.asarray(mesh.morph_deltas, np.float32):
-        normal_delta = vertex_normals(vertices + delta, mesh.faces) - base_normals
-        targets.append(
-            {
-                "POSITION": builder.add_sparse_accessor(delta[split.vertex_ids], bounds=True),
-                "NORMAL": builder.add_sparse_accessor(normal_delta[split.vertex_ids]),
-            }
-        )
     primitive = {
         "attributes": attributes,
         "indices": builder.add_accessor(
@@ -219,17 +235,25 @@ def add_head(
         ),
         "material": material,
         "mode": TRIANGLES,
-        "targets": targets,
     }
-    gltf_mesh = builder.add_mesh(
-        {
-            "name": "head",
-            "primitives": [primitive],
-            "weights": weights.tolist(),
-            "extras": {"targetNames": list(mesh.morph_names)},
-        }
-    )
-    return builder.add_node("head", gltf_mesh)
+    if morph_deltas is not None and len(morph_deltas):
+        primitive["targets"] = morph_targets(builder, vertices, faces, morph_deltas, base_normals, split.vertex_ids)
+    return primitive, split.vertex_ids
+
+
+def morph_targets(builder: GlbBuilder, vertices: np.ndarray, faces: np.ndarray, deltas: np.ndarray,
+                  base_normals: np.ndarray, vertex_ids: np.ndarray) -> list[dict]:
+    """Sparse POSITION and NORMAL targets of (M, V, 3) ``deltas``, rows picked by ``vertex_ids``."""
+    targets = []
+    for delta in np.asarray(deltas, np.float32):
+        normal_delta = vertex_normals(vertices + delta, faces) - base_normals
+        targets.append(
+            {
+                "POSITION": builder.add_sparse_accessor(delta[vertex_ids], bounds=True),
+                "NORMAL": builder.add_sparse_accessor(normal_delta[vertex_ids]),
+            }
+        )
+    return targets
 
 
 def add_hair(builder: GlbBuilder, hair: Hairstyle, limit: CardBudget = BUDGETS[DEFAULT_BUDGET]) -> int:

@@ -1,7 +1,8 @@
 """The avatar zip: GLB, OBJ + MTL + textures, params.json, the emotion mapping, an optional
-preview and, for an avatar with hair, ``hair.data`` (its strands in the USC-HairSalon layout,
-head frame, metres: see :mod:`headforge.core.strand_formats`) and ``hair.usdc`` (the same
-strands as USD BasisCurves with per-point widths, for 3D tools: see :mod:`headforge.export.usd`).
+preview, for an avatar with hair ``hair.data`` (its strands in the USC-HairSalon layout, head
+frame, metres: see :mod:`headforge.core.strand_formats`) and ``hair.usdc`` (the same strands as
+USD BasisCurves with per-point widths, for 3D tools: see :mod:`headforge.export.usd`), and for
+a full-body avatar ``avatar.vrm``.
 
 ``head_albedo.png`` (the OBJ's) is the bare albedo; the GLB's albedo has the scalp under its
 hair painted in the hair's colour (:func:`headforge.texture.scalp.worn_albedo`).
@@ -32,6 +33,7 @@ from headforge.core.files import atomic_file
 
 HAIR_NAME = "hair.data"
 CURVES_NAME = "hair.usdc"
+VRM_NAME = "avatar.vrm"
 ENTRY_NAMES = (
     "avatar.glb",
     "head.obj",
@@ -43,6 +45,7 @@ ENTRY_NAMES = (
     "preview.png",
     HAIR_NAME,
     CURVES_NAME,
+    VRM_NAME,
 )
 HAIR_ENTRIES = (HAIR_NAME, CURVES_NAME)
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -59,7 +62,9 @@ def zip_entries(avatar: Avatar, hair_budget: str = DEFAULT_BUDGET) -> dict[str, 
     """{entry name: content} in ``ENTRY_NAMES`` order; emotion_mlp.json (the emotion slider
     mapping, :mod:`headforge.emotion`) when the morph targets are its ARKit actions;
     preview.png only when there is one; hair.data when the avatar has hair.
-    ``hair_budget``: the GLB's hair cards, "web" or "high"."""
+    ``hair_budget``: the GLB's hair cards, "web" or "high". A full-body avatar's avatar.glb is
+    the rigged body (:mod:`headforge.export.rigged`) and avatar.vrm its VRM 1.0
+    (:mod:`headforge.export.vrm`, licence from ``params["body"]["licence"]``)."""
     params = params_json(avatar.params)  # first: the cheapest step that can fail
     worn = worn_albedo(avatar)
     images = {"bare": avatar.albedo, "normal": avatar.normal_map, "preview": avatar.preview}
@@ -69,7 +74,14 @@ def zip_entries(avatar: Avatar, hair_budget: str = DEFAULT_BUDGET) -> dict[str, 
     with ThreadPoolExecutor(2) as pool:
         png = dict(zip(images, pool.map(lambda image: None if image is None else encode_png(image), images.values())))
     obj = obj_files(avatar, png["bare"], png["normal"])
-    entries = {"avatar.glb": glb_bytes(avatar, png.get("worn", png["bare"]), png["normal"], hair_budget), **obj}
+    albedo_png = png.get("worn", png["bare"])
+    if avatar.body is None:
+        glb = glb_bytes(avatar, albedo_png, png["normal"], hair_budget)
+    else:
+        from headforge.export.rigged import rigged_glb_bytes
+
+        glb = rigged_glb_bytes(avatar, avatar.body, albedo_png, png["normal"], hair_budget)
+    entries = {"avatar.glb": glb, **obj}
     entries["params.json"] = params
     if set(avatar.mesh.morph_names) == set(load_mapping().actions):
         entries["emotion_mlp.json"] = MAPPING_PATH.read_bytes()
@@ -77,6 +89,11 @@ def zip_entries(avatar: Avatar, hair_budget: str = DEFAULT_BUDGET) -> dict[str, 
         entries["preview.png"] = png["preview"]
     if avatar.hair is not None:
         entries.update(hair_entries(avatar.hair))
+    if avatar.body is not None:
+        from headforge.export.vrm import vrm_bytes
+
+        entries[VRM_NAME] = vrm_bytes(avatar, avatar.body, avatar.params.get("body", {}).get("licence", "personal"),
+                                      albedo_png=albedo_png, normal_png=png["normal"], hair_budget=hair_budget)
     return entries
 
 

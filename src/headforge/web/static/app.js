@@ -86,7 +86,7 @@ async function startJob(file) {
   setViewerState("working");
   renderStages({ stage: "queued", state: "queued", progress: 0 });
   try {
-    let job = await api.createJob(file);
+    let job = await api.createJob(file, $("body-choice").value);
     while (job.state === "queued" || job.state === "running") {
       renderStages(job);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -119,6 +119,7 @@ async function showResult(job) {
   state.base = state.mapping.actions.map((name) => fitted[name] ?? 0);
   state.viewer ??= new viewerModule.Viewer($("viewer"));
   await state.viewer.load(glb, true);
+  showBodyLinks(job);
   for (const name of EMOTIONS) state.emotions[name] = job.options.emotions[name] ?? 0;
   syncSliders();
   applyEmotions();
@@ -129,9 +130,14 @@ async function showResult(job) {
 }
 
 function applyEmotions() {
-  // Mirroring, the live face takes the place of the photo's expression; the sliders add to it.
-  const base = state.live ?? state.base;
-  const weights = HeadforgeEmotion.applyEmotions(state.mapping, base, state.emotions, state.live ? true : state.keepExpression);
+  let weights;
+  if (state.live) {
+    // Mirroring: the live face, the sliders' own actions added to it (it moves at any setting).
+    const added = HeadforgeEmotion.emotionActions(state.mapping, state.emotions);
+    weights = state.live.map((v, i) => Math.min(Math.max(v + added[i], 0), 1));
+  } else {
+    weights = HeadforgeEmotion.applyEmotions(state.mapping, state.base, state.emotions, state.keepExpression);
+  }
   state.viewer.setMorphs(Object.fromEntries(state.mapping.actions.map((name, i) => [name, weights[i]])));
 }
 
@@ -208,6 +214,17 @@ async function chooseHair(id) {
   } finally {
     tile?.classList.remove("loading");
   }
+}
+
+/** A full-body job: links to our client pages with its GLB and VRM, and to its own zip (the
+ * viewer and the emotion re-exports show the head). */
+function showBodyLinks(job) {
+  const full = job.options.body === "full";
+  $("body-links").hidden = !full;
+  if (!full) return;
+  $("open-talkinghead").href = `/clients/talkinghead?src=${encodeURIComponent(job.links.glb)}`;
+  $("open-vrm").href = `/clients/vrm?src=${encodeURIComponent(job.links.glb.replace(/\.glb$/, ".vrm"))}`;
+  $("body-zip").href = job.links.zip;
 }
 
 async function download() {

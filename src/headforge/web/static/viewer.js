@@ -40,11 +40,13 @@ export class Viewer {
     this.loader = new GLTFLoader();
     new ResizeObserver(() => this.resize()).observe(container);
     this.resize();
-    this.onFrame = null; // called with the frame's time (ms) before each render ("Mirror me")
+    // Called each display frame with its time (ms) and whether the view moved, before the
+    // render, which it skips by returning false ("Mirror me": nothing new to draw).
+    this.onFrame = null;
     this.renderMs = 0; // how long the last render() call took (ms)
     this.renderer.setAnimationLoop((time) => {
-      this.onFrame?.(time);
-      this.controls.update();
+      const moved = this.controls.update();
+      if (this.onFrame?.(time, moved) === false) return;
       const start = performance.now();
       this.renderer.render(this.scene, this.camera);
       this.renderMs = performance.now() - start;
@@ -73,14 +75,15 @@ export class Viewer {
     if (frame) this.resetView();
   }
 
-  resetView() {
+  /** Frames the model; yaw (radians) of the camera about it, by default a three-quarter view
+   * that shows the head is 3D ("Mirror me" faces it: 0). */
+  resetView(yaw = 0.35) {
     if (!this.model) return;
     const box = new THREE.Box3().setFromObject(this.model);
     const centre = box.getCenter(new THREE.Vector3());
     const size = box.getSize(new THREE.Vector3()).length();
     this.controls.target.copy(centre);
     const distance = size * 1.9;
-    const yaw = 0.35; // a three-quarter view shows the head is 3D
     this.camera.position.set(centre.x + distance * Math.sin(yaw), centre.y + size * 0.05, centre.z + distance * Math.cos(yaw));
     this.controls.update();
   }
