@@ -108,11 +108,12 @@ class Reconstructor:
             return self._hair
 
     def warm_up(self, sizes=(1024,)) -> None:
-        """Build the UV rasters and load the hair models now, so the first photo is not slower
+        """Build the UV rasters, load the hair models and the USD library now, so the first photo is not slower
         than the next."""
         for size in sizes:
             self.texel_map(size)
         self.hair_reader()
+        import pxr.UsdGeom  # noqa: F401 - the zip's hair.usdc; half a second on first import
 
     def __call__(self, image, options: Options | None = None,
                  progress: Callable[[str, float], None] | None = None) -> Avatar:

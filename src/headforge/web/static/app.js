@@ -29,7 +29,7 @@ const ADVICE = {
   timed_out: "Making your head took too long. Please try again.",
 };
 const POLL_MS = 400;
-const VIEWER_STRANDS = 2500; // hair strands shown on screen (the zip keeps them all)
+const VIEWER_STRANDS = 10000; // hair strands the viewer's cards are built from (the zip keeps them all)
 
 const $ = (id) => document.getElementById(id);
 const state = {

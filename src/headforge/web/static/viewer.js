@@ -1,9 +1,11 @@
 // The 3D viewer: one GLB at a time under neutral studio light, orbit and zoom, ARKit morph
-// targets set by name, hair shown or hidden. three.js comes from static/vendor (built from npm).
+// targets set by name, hair shown or hidden; hair cards drawn with strand shading
+// (hair_material.js). three.js comes from static/vendor (built from npm).
 import * as THREE from "./vendor/three/build/three.module.js";
 import { OrbitControls } from "./vendor/three/examples/jsm/controls/OrbitControls.js";
 import { RoomEnvironment } from "./vendor/three/examples/jsm/environments/RoomEnvironment.js";
 import { GLTFLoader } from "./vendor/three/examples/jsm/loaders/GLTFLoader.js";
+import { shadeHair } from "./hair_material.js";
 
 const isHair = (object) => /hair/i.test(object.name);
 
@@ -67,6 +69,7 @@ export class Viewer {
       this.model.traverse((o) => o.geometry?.dispose());
     }
     this.model = gltf.scene;
+    this.container.dataset.hairShaded = String(shadeHair(this.model, isHair));
     this.scene.add(this.model);
     this.setHairVisible(this.hairVisible);
     if (frame) this.resetView();
