@@ -48,6 +48,8 @@ class Avatar:
     camera: the fitted camera that sees the head as in the photo (photo pixels), or None.
     hair: the strands it wears (:class:`headforge.hair.strands.Hairstyle`, head frame,
     fitted to ``mesh.vertices``), or None.
+    iris: (3,) uint8 sRGB iris colour read from the photo, or None (a default brown).
+    bust: whether the avatar has neck, shoulders and a top below the head (:meth:`parts`).
     """
 
     mesh: HeadMesh
@@ -59,6 +61,9 @@ class Avatar:
     landmarks: np.ndarray | None = None
     camera: Camera | None = None
     hair: Hairstyle | None = None
+    iris: np.ndarray | None = None
+    bust: bool = True
+    _parts: tuple = field(default=(None, None, None), init=False, repr=False, compare=False)  # (mesh, albedo, parts)
     _worn: tuple = field(default=(None, None, None), init=False, repr=False, compare=False)  # (hair, albedo, worn)
 
     def worn_albedo(self) -> np.ndarray:
@@ -75,6 +80,18 @@ class Avatar:
                                self.hair.color)
             self._worn = (self.hair, self.albedo, worn)
         return worn
+
+    def parts(self):
+        """The separate meshes around the head (:class:`headforge.export.parts.HeadParts`:
+        teeth, tongue, eyeballs, mouth cavity, bust and top), or None for a back-end whose mesh
+        has none; computed once per mesh and albedo."""
+        mesh, albedo, parts = self._parts
+        if mesh is not self.mesh or albedo is not self.albedo:
+            from headforge.export.parts import head_parts
+
+            parts = head_parts(self.mesh, self.albedo, self.iris, self.bust)
+            self._parts = (self.mesh, self.albedo, parts)
+        return parts
 
     def save_zip(self, path: str | Path) -> Path:
         """Write the avatar zip (glb, obj+mtl+textures, params.json, preview.png) atomically."""

@@ -31,6 +31,7 @@ from headforge.hair.tryon import hair_params
 from headforge.hairphoto import HairJob, PhotoHairReader
 from headforge.io.image import load_photo, working_copy
 from headforge.render.camera import Camera
+from headforge.texture.parts_atlas import iris_color
 from headforge.texture.trust import face_trust_mask
 from headforge.texture.unwrap import TexelMap, build_texel_map, unwrap_texture
 
@@ -139,7 +140,8 @@ class Reconstructor:
         with stage("normal_map"):
             normal_map = self.backend.normal_map(fit, albedo, observed, self.texel_map(opts.texture_size))
         expression = apply_emotions(fit.actions, opts.emotions, opts.keep_expression)
-        avatar = Avatar(mesh, expression, albedo, normal_map, landmarks=landmarks, camera=full_camera)
+        avatar = Avatar(mesh, expression, albedo, normal_map, landmarks=landmarks, camera=full_camera,
+                        iris=iris_color(photo.rgb, landmarks))
         if hair is not None:
             photo_hair = hair.result()
             avatar.hair = photo_hair.style

@@ -24,6 +24,7 @@ import numpy as np
 import headforge
 from headforge.avatar import Avatar, HeadMesh
 from headforge.export.geometry import split_uv_seams, tangents
+from headforge.export.parts import HeadParts
 from headforge.render.shading import vertex_normals
 from headforge.export.png import encode_png
 from headforge.hair.strands import Hairstyle
@@ -162,10 +163,14 @@ class GlbBuilder:
 
 
 def add_head(
-    builder: GlbBuilder, mesh: HeadMesh, weights: np.ndarray, albedo_png: bytes, normal_png: bytes
+    builder: GlbBuilder, mesh: HeadMesh, weights: np.ndarray, albedo_png: bytes, normal_png: bytes,
+    parts: HeadParts | None = None, atlas_png: bytes | None = None,
 ) -> int:
     """Add the node "head": the neutral mesh, its textured material and the morph targets
-    with default ``weights`` (52,). Returns the node index."""
+    with default ``weights`` (52,). Textures, in this order: albedo, normal map and, with
+    ``parts``, the parts' atlas (``atlas_png``): then the head's own tongue and eyeball faces
+    are left out (the parts replace them) and the mouth cavity is a second primitive, material
+    "mouth" over the atlas. Returns the node index."""
     weights = np.asarray(weights, np.float64).ravel()
     if len(weights) != len(mesh.morph_names) or len(mesh.morph_deltas) != len(mesh.morph_names):
         raise ValueError(
@@ -184,46 +189,105 @@ def add_head(
             "doubleSided": False,
         }
     )
-    split = split_uv_seams(mesh.faces, mesh.face_uvs, mesh.uvs)
     vertices = np.asarray(mesh.vertices, np.float32)
     base_normals = vertex_normals(vertices, mesh.faces)
-    positions, normals = vertices[split.vertex_ids], base_normals[split.vertex_ids]
-    attributes = {
-        "POSITION": builder.add_accessor(positions, bounds=True),
-        "NORMAL": builder.add_accessor(normals),
-        "TANGENT": builder.add_accessor(tangents(positions, normals, split.uvs, split.faces)),
-        # glTF puts the uv origin at the top-left of the image.
-        "TEXCOORD_0": builder.add_accessor(
-            np.column_stack([split.uvs[:, 0], 1.0 - split.uvs[:, 1]]).astype(np.float32)
-        ),
-    }
-    targets = []
-    for delta in np.asarray(mesh.morph_deltas, np.float32):
-        normal_delta = vertex_normals(vertices + delta, mesh.faces) - base_normals
-        targets.append(
-            {
-                "POSITION": builder.add_sparse_accessor(delta[split.vertex_ids], bounds=True),
-                "NORMAL": builder.add_sparse_accessor(normal_delta[split.vertex_ids]),
-            }
-        )
-    primitive = {
-        "attributes": attributes,
-        "indices": builder.add_accessor(
-            split.faces.astype(np.uint32).ravel(), target=ELEMENT_ARRAY_BUFFER
-        ),
-        "material": material,
-        "mode": TRIANGLES,
-        "targets": targets,
-    }
+    normal_deltas = [vertex_normals(vertices + d, mesh.faces) - base_normals
+                     for d in np.asarray(mesh.morph_deltas, np.float32)]
+    skin = slice(None) if parts is None else parts.skin_faces
+    primitives = [_head_primitive(builder, mesh, mesh.faces[skin], mesh.face_uvs[skin], mesh.uvs, material,
+                                  base_normals, normal_deltas, normal_map=True)]
+    atlas = None if parts is None else builder.add_texture(atlas_png)
+    if parts is not None and len(parts.cavity_faces):
+        mouth = builder.add_material(_atlas_material("mouth", atlas, 0.35, True))
+        cavity = mesh.faces[parts.cavity_faces]
+        primitives.append(_head_primitive(builder, mesh, cavity, cavity, parts.cavity_uvs, mouth,
+                                          base_normals, normal_deltas, normal_map=False))
     gltf_mesh = builder.add_mesh(
         {
             "name": "head",
-            "primitives": [primitive],
+            "primitives": primitives,
             "weights": weights.tolist(),
             "extras": {"targetNames": list(mesh.morph_names)},
         }
     )
     return builder.add_node("head", gltf_mesh)
+
+
+def _head_primitive(builder: GlbBuilder, mesh: HeadMesh, faces: np.ndarray, face_uvs: np.ndarray, uvs: np.ndarray,
+                    material: int, base_normals: np.ndarray, normal_deltas: list[np.ndarray],
+                    normal_map: bool) -> dict:
+    """One TRIANGLES primitive over (F, 3) ``faces`` of the head, split at UV seams, with all
+    the head's morph targets (TANGENT only when a normal map uses them)."""
+    split = split_uv_seams(faces, face_uvs, uvs)
+    vertices = np.asarray(mesh.vertices, np.float32)
+    positions, normals = vertices[split.vertex_ids], base_normals[split.vertex_ids]
+    attributes = {
+        "POSITION": builder.add_accessor(positions, bounds=True),
+        "NORMAL": builder.add_accessor(normals),
+        # glTF puts the uv origin at the top-left of the image.
+        "TEXCOORD_0": builder.add_accessor(
+            np.column_stack([split.uvs[:, 0], 1.0 - split.uvs[:, 1]]).astype(np.float32)
+        ),
+    }
+    if normal_map:
+        attributes["TANGENT"] = builder.add_accessor(tangents(positions, normals, split.uvs, split.faces))
+    targets = [
+        {
+            "POSITION": builder.add_sparse_accessor(np.asarray(delta, np.float32)[split.vertex_ids], bounds=True),
+            "NORMAL": builder.add_sparse_accessor(normal_delta[split.vertex_ids]),
+        }
+        for delta, normal_delta in zip(mesh.morph_deltas, normal_deltas)
+    ]
+    return {
+        "attributes": attributes,
+        "indices": builder.add_accessor(split.faces.astype(np.uint32).ravel(), target=ELEMENT_ARRAY_BUFFER),
+        "material": material,
+        "mode": TRIANGLES,
+        "targets": targets,
+    }
+
+
+def _atlas_material(name: str, texture: int, roughness: float, double_sided: bool) -> dict:
+    return {
+        "name": name,
+        "pbrMetallicRoughness": {"baseColorTexture": {"index": texture}, "metallicFactor": 0.0,
+                                 "roughnessFactor": roughness},
+        "doubleSided": double_sided,
+    }
+
+
+def add_parts(builder: GlbBuilder, parts: HeadParts, weights: dict[str, float], atlas_texture: int) -> list[int]:
+    """Add one node per part (teeth, tongue, EyeLeft, EyeRight, body), each a mesh of its own
+    name with its own material over the parts' atlas and the morph targets that move it
+    (``extras.targetNames``; default weights from ``weights`` by ARKit name). Returns the
+    node indices."""
+    nodes = []
+    for part in parts.parts:
+        material = builder.add_material(_atlas_material(part.name, atlas_texture, part.roughness, part.double_sided))
+        normals = vertex_normals(part.vertices, part.faces)
+        primitive = {
+            "attributes": {
+                "POSITION": builder.add_accessor(part.vertices.astype(np.float32), bounds=True),
+                "NORMAL": builder.add_accessor(normals.astype(np.float32)),
+                "TEXCOORD_0": builder.add_accessor(
+                    np.column_stack([part.uvs[:, 0], 1.0 - part.uvs[:, 1]]).astype(np.float32)),
+            },
+            "indices": builder.add_accessor(part.faces.astype(np.uint32).ravel(), target=ELEMENT_ARRAY_BUFFER),
+            "material": material,
+            "mode": TRIANGLES,
+        }
+        gltf_mesh = {"name": part.name, "primitives": [primitive]}
+        if part.morph_names:
+            primitive["targets"] = [
+                {"POSITION": builder.add_sparse_accessor(delta, bounds=True),
+                 "NORMAL": builder.add_sparse_accessor(
+                     (vertex_normals(part.vertices + delta, part.faces) - normals).astype(np.float32))}
+                for delta in part.morph_deltas
+            ]
+            gltf_mesh["weights"] = [float(weights.get(n, 0.0)) for n in part.morph_names]
+            gltf_mesh["extras"] = {"targetNames": list(part.morph_names)}
+        nodes.append(builder.add_node(part.name, builder.add_mesh(gltf_mesh)))
+    return nodes
 
 
 def add_hair(builder: GlbBuilder, hair: Hairstyle) -> int:
@@ -261,13 +325,19 @@ def glb_bytes(
     already encoded ``avatar.worn_albedo()`` and normal map; encoded from ``avatar`` when
     None."""
     builder = GlbBuilder()
+    parts = avatar.parts()
     add_head(
         builder,
         avatar.mesh,
         avatar.expression,
         encode_png(avatar.worn_albedo()) if albedo_png is None else albedo_png,
         encode_png(avatar.normal_map) if normal_png is None else normal_png,
+        parts,
+        None if parts is None else encode_png(parts.atlas),
     )
+    if parts is not None:  # the parts' atlas is the head's last texture
+        add_parts(builder, parts, dict(zip(avatar.mesh.morph_names, map(float, avatar.expression))),
+                  len(builder.gltf["textures"]) - 1)
     if avatar.hair is not None and avatar.hair.count:
         add_hair(builder, avatar.hair)
     return builder.to_bytes()

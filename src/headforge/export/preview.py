@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 
 from headforge.avatar import Avatar
+from headforge.export.parts import scene
 from headforge.render import render_mesh, render_strands
 from headforge.render.camera import Camera
 
@@ -26,12 +27,12 @@ def face_crop(photo: np.ndarray, landmarks: np.ndarray, size: int = PANEL, margi
 
 
 def avatar_view(avatar: Avatar, yaw_deg: float, size: int = PANEL, pitch_deg: float = 0.0) -> np.ndarray:
-    """(size, size, 3) studio-lit render of the textured avatar with its expression (and
-    its hair, when it has some)."""
+    """(size, size, 3) studio-lit render of the textured avatar with its expression, its
+    parts (teeth, tongue, eyes, bust) and its hair, when it has some."""
     cam = Camera.orbit(size, size, yaw_deg, pitch_deg, VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET)
-    m = avatar.mesh
-    head = render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
-                       texture=avatar.worn_albedo(), normal_map=avatar.normal_map)
+    s = scene(avatar)
+    head = render_mesh(s.vertices, s.faces, cam, uvs=s.uvs, face_uvs=s.face_uvs, texture=s.texture,
+                       normal_map=s.normal_map)
     if avatar.hair is None or avatar.hair.count == 0:
         return head.image
     return render_strands(avatar.hair.strands, cam, colors=avatar.hair.colors, base=head).image
