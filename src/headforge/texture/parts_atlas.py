@@ -31,8 +31,8 @@ EYE = (0.5, 0.0, 1.0, 0.5)
 # Eye map: radius in the EYE region (0..0.5 of its side) = 0.5 * (theta / pi) ** EYE_POWER,
 # theta the angle from the gaze axis, so the front of the eye gets most texels.
 EYE_POWER = 0.7
-IRIS_HALF_ANGLE = np.radians(33.0)  # a 12 mm iris on a 24 mm eyeball
-PUPIL_HALF_ANGLE = np.radians(11.0)
+IRIS_HALF_ANGLE = np.radians(23.0)  # a 12 mm iris on the head model's 32 mm eyeball
+PUPIL_HALF_ANGLE = np.radians(7.5)
 IRIS_RHO = 0.5 * (IRIS_HALF_ANGLE / np.pi) ** EYE_POWER
 PUPIL_RHO = 0.5 * (PUPIL_HALF_ANGLE / np.pi) ** EYE_POWER
 DEFAULT_IRIS = np.array([92, 70, 52], np.uint8)  # brown, when the photo gives no iris
@@ -146,7 +146,7 @@ def iris_color(photo: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray | 
         return None
     pixels = np.concatenate(samples)
     lum = pixels.mean(1)
-    keep = (lum > np.percentile(lum, 15)) & (lum < np.percentile(lum, 85))
+    keep = (lum >= np.percentile(lum, 15)) & (lum <= np.percentile(lum, 85))
     if keep.sum() < 8:
         return None
     return np.clip(np.median(pixels[keep], axis=0), 0, 255).astype(np.uint8)
