@@ -18,6 +18,7 @@ from headforge.export import package
 from headforge.export.geometry import split_uv_seams, tangents
 from headforge.render.shading import vertex_normals
 from headforge.export.gltf import glb_bytes, write_glb
+from headforge.headmodel.fitted_parts import avatar_parts
 from headforge.export.obj import write_obj
 
 ARKIT_NAMES = [
@@ -168,7 +169,7 @@ def expected_split(mesh: HeadMesh, faces: np.ndarray | None = None) -> set[tuple
 def check_glb(avatar: Avatar, data: bytes, path: Path) -> None:
     """Shared GLB assertions for the synthetic and the real head."""
     mesh = avatar.mesh
-    parts = avatar.parts()
+    parts = avatar_parts(avatar)
     skin = slice(None) if parts is None else parts.skin_faces
     gltf, blob = glb_json_and_blob(data)
     assert gltf["asset"]["version"] == "2.0"

@@ -11,10 +11,10 @@ import skimage.data
 
 import headforge
 from headforge.export.gltf import glb_bytes
-from headforge.export.parts import scene
+from headforge.headmodel.fitted_parts import avatar_parts, scene
 from headforge.render import render_mesh
 from headforge.render.camera import Camera
-from headforge.texture import parts_atlas
+from headforge.headmodel import parts_atlas
 from headforge.texture.trust import MOUTH_OPENING, mouth_opening
 
 PART_NAMES = ["teeth", "tongue", "EyeLeft", "EyeRight", "body"]
@@ -61,7 +61,7 @@ def test_parts_nodes_in_glb(avatar):
 
 
 def test_lower_teeth_follow_the_jaw(avatar):
-    parts = {p.name: p for p in avatar.parts().parts}
+    parts = {p.name: p for p in avatar_parts(avatar).parts}
     teeth = parts["teeth"]
     jaw = teeth.morph_deltas[teeth.morph_names.index("jawOpen")]
     from headforge.headmodel.parts import load_parts
@@ -75,7 +75,7 @@ def test_lower_teeth_follow_the_jaw(avatar):
 
 
 def test_eyes_turn_and_keep_their_size(avatar):
-    eye = {p.name: p for p in avatar.parts().parts}["EyeLeft"]
+    eye = {p.name: p for p in avatar_parts(avatar).parts}["EyeLeft"]
     from headforge.headmodel.parts import _sphere_fit
 
     centre, radius = _sphere_fit(eye.vertices.astype(np.float64))
@@ -93,7 +93,7 @@ def test_eyes_turn_and_keep_their_size(avatar):
 def _part_pixels(avatar, cam, name: str, expression: np.ndarray) -> int:
     """Pixels of a front render where the part ``name`` is the visible surface."""
     s = scene(avatar, expression)
-    hp = avatar.parts()
+    hp = avatar_parts(avatar)
     start = len(hp.skin_faces) + len(hp.cavity_faces)
     ranges = {}
     for p in hp.parts:
@@ -116,7 +116,7 @@ def test_closed_lips_hide_the_mouth_and_an_open_one_shows_teeth(avatar):
 
 
 def test_bust_is_joined_to_the_neck(avatar):
-    body = {p.name: p for p in avatar.parts().parts}["body"]
+    body = {p.name: p for p in avatar_parts(avatar).parts}["body"]
     mesh = avatar.mesh
     neck = np.isin(np.round(body.vertices, 6).view([("", np.float32)] * 3),
                    np.round(mesh.vertices, 6).astype(np.float32).view([("", np.float32)] * 3)).ravel()
@@ -127,7 +127,7 @@ def test_bust_is_joined_to_the_neck(avatar):
     uv_neck = parts_atlas.bust_uv(body.vertices[neck][:1], body.vertices[neck].mean(0))
     from headforge.render.shading import sample_bilinear
 
-    atlas = avatar.parts().atlas
+    atlas = avatar_parts(avatar).atlas
     chest, skin = sample_bilinear(atlas, uv_front)[0], sample_bilinear(atlas, uv_neck)[0]
     assert np.abs(chest - [62, 74, 96]).max() < 25 and skin.mean() > chest.mean() + 40
 

@@ -49,7 +49,8 @@ class Avatar:
     hair: the strands it wears (:class:`headforge.hair.strands.Hairstyle`, head frame,
     fitted to ``mesh.vertices``), or None.
     iris: (3,) uint8 sRGB iris colour read from the photo, or None (a default brown).
-    bust: whether the avatar has neck, shoulders and a top below the head (:meth:`parts`).
+    bust: whether the avatar has neck, shoulders and a top below the head
+    (:func:`headforge.headmodel.fitted_parts.avatar_parts`).
     """
 
     mesh: HeadMesh
@@ -80,18 +81,6 @@ class Avatar:
                                self.hair.color)
             self._worn = (self.hair, self.albedo, worn)
         return worn
-
-    def parts(self):
-        """The separate meshes around the head (:class:`headforge.export.parts.HeadParts`:
-        teeth, tongue, eyeballs, mouth cavity, bust and top), or None for a back-end whose mesh
-        has none; computed once per mesh and albedo."""
-        mesh, albedo, parts = self._parts
-        if mesh is not self.mesh or albedo is not self.albedo:
-            from headforge.export.parts import head_parts
-
-            parts = head_parts(self.mesh, self.albedo, self.iris, self.bust)
-            self._parts = (self.mesh, self.albedo, parts)
-        return parts
 
     def save_zip(self, path: str | Path) -> Path:
         """Write the avatar zip (glb, obj+mtl+textures, params.json, preview.png) atomically."""

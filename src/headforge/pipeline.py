@@ -31,7 +31,7 @@ from headforge.hair.tryon import hair_params
 from headforge.hairphoto import HairJob, PhotoHairReader
 from headforge.io.image import load_photo, working_copy
 from headforge.render.camera import Camera
-from headforge.texture.parts_atlas import iris_color
+from headforge.headmodel.parts_atlas import iris_color
 from headforge.texture.trust import face_trust_mask
 from headforge.texture.unwrap import TexelMap, build_texel_map, unwrap_texture
 

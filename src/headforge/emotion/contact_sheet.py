@@ -17,7 +17,7 @@ import numpy as np
 from headforge.avatar import Avatar
 from headforge.emotion.apply import with_emotions
 from headforge.emotion.mapping import EMOTIONS
-from headforge.export.parts import scene
+from headforge.headmodel.fitted_parts import scene
 from headforge.render import render_mesh
 from headforge.render.camera import Camera
 

@@ -74,7 +74,7 @@ PROTOTYPES: dict[str, dict[str, tuple[float, float]]] = {
         "mouthShrugUpper": (0.3, 1.0),
         "mouthFrown": (0.5, 1.0),  # AU15
         "mouthLowerDown": (0.3, 1.2),  # AU16
-        "browDown": (0.5, 1.0),
+        "browDown": (0.15, 1.0),  # not in the prototype (9 + 15 + 16): a trace, or it reads as anger
         "cheekSquint": (0.45, 1.0),
         "eyeSquint": (0.5, 1.0),
     },

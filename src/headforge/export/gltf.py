@@ -24,7 +24,7 @@ import numpy as np
 import headforge
 from headforge.avatar import Avatar, HeadMesh
 from headforge.export.geometry import split_uv_seams, tangents
-from headforge.export.parts import HeadParts
+from headforge.headmodel.fitted_parts import HeadParts, avatar_parts
 from headforge.render.shading import vertex_normals
 from headforge.export.png import encode_png
 from headforge.hair.strands import Hairstyle
@@ -325,7 +325,7 @@ def glb_bytes(
     already encoded ``avatar.worn_albedo()`` and normal map; encoded from ``avatar`` when
     None."""
     builder = GlbBuilder()
-    parts = avatar.parts()
+    parts = avatar_parts(avatar)
     add_head(
         builder,
         avatar.mesh,

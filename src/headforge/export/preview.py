@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from headforge.avatar import Avatar
-from headforge.export.parts import scene
+from headforge.headmodel.fitted_parts import scene
 from headforge.render import render_mesh, render_strands
 from headforge.render.camera import Camera
 

@@ -11,7 +11,7 @@ head (:class:`headforge.avatar.HeadMesh` of the anny back-end, head frame, metre
 - the bust (neck, shoulders, upper chest) shares the head's neck vertices: skin in the tone
   of the head's neck inside the neckline, a top of plain fabric outside it.
 
-Every part is textured from one atlas (:mod:`headforge.texture.parts_atlas`). :func:`scene`
+Every part is textured from one atlas (:mod:`headforge.headmodel.parts_atlas`). :func:`scene`
 merges the head and its parts into one mesh and one texture for the CPU renderer.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from headforge.avatar import Avatar, HeadMesh
 from headforge.headmodel.parts import EYE_ACTIONS, PartsModel, load_parts
-from headforge.texture import parts_atlas as atlas
+from headforge.headmodel import parts_atlas as atlas
 
 EYE_RINGS, EYE_SEGMENTS = 18, 32
 EYE_BACK_ANGLE = np.radians(165.0)  # the eyeball sphere stops here (a hole at the back, inside the head)
@@ -123,7 +123,7 @@ def _eye(side: str, centre: np.ndarray, radius: float, rotations: dict[str, np.n
 def _bust(mesh: HeadMesh, template: np.ndarray, model: PartsModel) -> Part:
     """Part "body": neck, shoulders and upper chest, its first vertices the head's neck (with
     the head's morph offsets there), the rest carried by the neck's change of shape; skin and
-    top painted by :func:`headforge.texture.parts_atlas.bust_uv`."""
+    top painted by :func:`headforge.headmodel.parts_atlas.bust_uv`."""
     n = len(mesh.vertices)
     faces = model.bust_faces
     neck = np.unique(faces[faces < n])
@@ -233,6 +233,16 @@ def _cavity_uvs(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return atlas.region_uv(atlas.CAVITY, np.column_stack([u, np.full(len(vertices), 0.5)]))
 
 
+def avatar_parts(avatar: Avatar) -> HeadParts | None:
+    """The parts around ``avatar``'s head (None for a back-end whose mesh has none), computed
+    once per mesh and albedo and kept on the avatar."""
+    mesh, albedo, parts = avatar._parts
+    if mesh is not avatar.mesh or albedo is not avatar.albedo:
+        parts = head_parts(avatar.mesh, avatar.albedo, avatar.iris, avatar.bust)
+        avatar._parts = (avatar.mesh, avatar.albedo, parts)
+    return parts
+
+
 @dataclass
 class Scene:
     """The head and its parts as one mesh for the CPU renderer: vertices (V, 3) float64 posed;
@@ -257,7 +267,7 @@ def scene(avatar: Avatar, expression: np.ndarray | None = None, albedo: np.ndarr
     weights = avatar.expression if expression is None else expression
     albedo = avatar.worn_albedo() if albedo is None else albedo
     posed = m.posed(weights)
-    hp = avatar.parts()
+    hp = avatar_parts(avatar)
     if hp is None:
         return Scene(posed, m.faces, m.uvs, m.face_uvs, albedo, avatar.normal_map)
     size = albedo.shape[1]
