@@ -21,14 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from headforge.avatar import Avatar, HeadMesh
-from headforge.headmodel.parts import EYE_ACTIONS, PartsModel, load_parts
+from headforge.headmodel.parts import EYE_ACTIONS, PartsModel, carry_bust, load_parts
 from headforge.headmodel import parts_atlas as atlas
 
 EYE_RINGS, EYE_SEGMENTS = 18, 32
 EYE_BACK_ANGLE = np.radians(165.0)  # the eyeball sphere stops here (a hole at the back, inside the head)
 TOP_COLOR = np.array([62, 74, 96], np.uint8)  # a plain navy cotton
 NECK_BAND_M = 0.03  # the skin tone is the median albedo of the head's lowest 3 cm of neck
-WRAP_FALLOFF_M = 0.06  # how far down the bust the neck's change of shape reaches
 MOVE_EPS_M = 1e-5
 # anny's helpers sit the upper incisors' edge level with the lips' contact line and the tongue
 # up to the lower teeth's edge; a relaxed open mouth shows a little of the upper teeth and
@@ -122,17 +121,12 @@ def _eye(side: str, centre: np.ndarray, radius: float, rotations: dict[str, np.n
 
 def _bust(mesh: HeadMesh, template: np.ndarray, model: PartsModel) -> Part:
     """Part "body": neck, shoulders and upper chest, its first vertices the head's neck (with
-    the head's morph offsets there), the rest carried by the neck's change of shape; skin and
-    top painted by :func:`headforge.headmodel.parts_atlas.bust_uv`."""
+    the head's morph offsets there), the rest carried by the neck (:func:`carry_bust`); skin
+    and top painted by :func:`headforge.headmodel.parts_atlas.bust_uv`."""
     n = len(mesh.vertices)
     faces = model.bust_faces
     neck = np.unique(faces[faces < n])
-    change = mesh.vertices[neck] - template[neck]
-    own = model.bust_vertices.astype(np.float64)
-    dist = np.linalg.norm(own[:, None] - template[neck][None], axis=2)
-    nearest = dist.argmin(1)
-    w = np.exp(-dist[np.arange(len(own)), nearest] / WRAP_FALLOFF_M)[:, None]
-    own = own + w * change[nearest] + (1 - w) * change.mean(0)
+    own = carry_bust(model, template, mesh.vertices)
     index = np.full(n + len(own), -1)
     index[neck] = np.arange(len(neck))
     index[n:] = len(neck) + np.arange(len(own))

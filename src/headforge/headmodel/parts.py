@@ -37,6 +37,7 @@ EYE_ACTIONS = ("eyeLookDown", "eyeLookIn", "eyeLookOut", "eyeLookUp")
 MOVE_EPS_M = 1e-5  # an action moves a part when some vertex moves more than this (metres)
 BUST_BOTTOM_M = -0.40  # head-frame height of the bust's horizontal cut (metres; eyes at 0)
 BUST_HALF_WIDTH_M = 0.24  # the arms are cut at this |x| (metres), just outside the shoulders
+WRAP_FALLOFF_M = 0.06  # how far down the bust the neck's change of shape reaches (metres)
 
 
 def parts_cache_path() -> Path:
@@ -134,6 +135,21 @@ def _bust(full: np.ndarray, body_tris: np.ndarray, head_vertex: np.ndarray, to_h
     index = to_head.copy()
     index[own] = n_head + np.arange(len(own))
     return full[own], index[tris]
+
+
+def carry_bust(model: PartsModel, template: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """(B, 3) float64 bust vertices for a head whose (V, 3) ``vertices`` differ from the head
+    model's ``template``: each follows the change of its nearest neck vertex, fading with the
+    distance from it (``WRAP_FALLOFF_M``) into the neck's mean change (the shoulders keep
+    their shape; a thicker neck widens the bust's top)."""
+    faces = model.bust_faces
+    neck = np.unique(faces[faces < len(template)])
+    change = np.asarray(vertices, np.float64)[neck] - template[neck]
+    own = model.bust_vertices.astype(np.float64)
+    dist = np.linalg.norm(own[:, None] - template[neck][None], axis=2)
+    nearest = dist.argmin(1)
+    w = np.exp(-dist[np.arange(len(own)), nearest] / WRAP_FALLOFF_M)[:, None]
+    return own + w * change[nearest] + (1 - w) * change.mean(0)
 
 
 def build_parts_cache(path: Path | None = None) -> Path:
