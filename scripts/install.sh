@@ -35,10 +35,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]
   .venv/bin/python -c 'import headforge, mediapipe, torch, anny' >/dev/null
   touch "$stamp"
 fi
-# three.js for the web page, from npm, copied into src/headforge/web/static/vendor/ (not committed).
+# three.js and MediaPipe's tasks-vision (the "Mirror me" tracker) for the web page, from npm,
+# copied into src/headforge/web/static/vendor/ (not committed).
 web=src/headforge/web
 three=$web/static/vendor/three/build/three.module.js
-if [ ! -f "$three" ] || [ "$web/package-lock.json" -nt "$three" ] || [ "$web/build-vendor.mjs" -nt "$three" ]; then
+mediapipe=$web/static/vendor/mediapipe/vision_bundle.mjs
+if [ ! -f "$three" ] || [ ! -f "$mediapipe" ] || [ "$web/package-lock.json" -nt "$three" ] \
+   || [ "$web/build-vendor.mjs" -nt "$three" ]; then
   (cd "$web" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 fi
 .venv/bin/headforge setup

@@ -2,6 +2,7 @@
 held engine (jobs stay queued) for the gateway's own limits."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from webhelpers import astronaut_jpeg, encoded, morph_weights, wait_for_job
 
+from headforge.detection.landmarks import LANDMARKER_SHA256
 from headforge.service.config import Settings
 from headforge.service.service import AvatarService, NewJob
 from headforge.web.app import create_app
@@ -293,11 +295,15 @@ def test_page_and_docs_are_served_with_security_headers(client):
     page = client.get("/")
     assert page.status_code == 200 and '<script type="module" src="/static/app.js">' in page.text
     csp = page.headers["content-security-policy"]
-    assert "script-src 'self';" in csp and "unsafe-inline" not in csp
+    # WebAssembly (the mirror's face tracker) may compile; JavaScript eval and inline code may not.
+    assert "script-src 'self' 'wasm-unsafe-eval';" in csp and "unsafe-inline" not in csp
+    assert "'unsafe-eval'" not in csp and "connect-src 'self' blob: data:;" in csp
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "access-control-allow-origin" not in client.get(f"{API}/health", headers={"Origin": "https://x.example"}).headers
     assert client.get("/static/app.js").headers["content-type"].startswith("text/javascript")
     assert "HeadforgeEmotion" in client.get("/lib/emotion_mlp.js").text
+    model = client.get("/lib/face_landmarker.task")  # the mirror's tracker model, from our origin
+    assert model.status_code == 200 and hashlib.sha256(model.content).hexdigest() == LANDMARKER_SHA256
     assert client.get(f"{API}/emotions/mapping.json").json()["schema"] == "headforge.emotion_mlp/1"
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]

@@ -4,67 +4,27 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
-import time
 import zipfile
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
-from webhelpers import encoded
+from webhelpers import encoded, needs_chromium
 
-from headforge.bench.serving import free_port
-
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (scripts/install.sh installs it)")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",  # WebGL on the CPU
-]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    port = free_port()
-    env = {**os.environ, "HEADFORGE_DATA_DIR": str(tmp_path_factory.mktemp("hfdata")), "HEADFORGE_WORKERS": "1"}
-    log = open(tmp_path_factory.mktemp("log") / "serve.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "headforge.cli", "serve", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None, "headforge serve exited"
-        try:
-            if httpx.get(f"{url}/api/v1/ready").json()["ready"]:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "headforge serve did not become ready"
-        time.sleep(0.25)
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 860}, accept_downloads=True)
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(server)
-        yield page
-        browser.close()
-        assert not errors, errors
+def page(browser, server):
+    page = browser.new_page(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server)
+    yield page
+    page.context.close()
+    assert not errors, errors
 
 
 def canvas_pixels(page) -> np.ndarray:

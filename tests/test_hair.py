@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import struct
+import subprocess
+import sys
 import time
 import zipfile
 
@@ -362,6 +364,36 @@ def test_hairstyles_list_cli(library, capsys):
     assert main(["hairstyles", "list", "--tied", "bun"]) == 0
     out = capsys.readouterr().out
     assert "bun_top" in out and "ponytail_high" not in out
+
+
+def test_hairstyles_list_piped_into_head_ends_quietly():
+    """The reader closes the pipe before anything is written (as `| head -1` does once it has
+    its line): no BrokenPipeError, no traceback, status 141 (128 + SIGPIPE)."""
+    process = subprocess.Popen([sys.executable, "-m", "headforge.cli", "hairstyles", "list"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141 and err == ""
+
+
+def test_tryon_of_a_bald_style_gives_a_bare_scalp(astronaut_with_hair, tmp_path, library):
+    """bald (no strands) tries on: a zip with no hair.data, no hair node, and the GLB's albedo
+    the bare albedo (no scalp paint), its head node unchanged."""
+    assert library.strands("bald").count == 0
+    _, path = astronaut_with_hair
+    out = tmp_path / "bald.zip"
+    assert main(["tryon", str(path), "--hairstyle", "bald", "-o", str(out)]) == 0
+    with zipfile.ZipFile(path) as a, zipfile.ZipFile(out) as b:
+        assert "hair.data" not in b.namelist()
+        params = json.loads(b.read("params.json"))
+        glb = parse_glb(b.read("avatar.glb"))
+        assert [n["name"] for n in glb.gltf["nodes"]] == ["head"]
+        assert np.array_equal(glb_image(glb, ALBEDO_IMAGE), cv2.imdecode(
+            np.frombuffer(b.read("head_albedo.png"), np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1])
+        bare = a.read("head_albedo.png")
+        assert with_image(glb, ALBEDO_IMAGE, bare).to_bytes() == \
+            with_image(without_node(parse_glb(a.read("avatar.glb")), "hair"), ALBEDO_IMAGE, bare).to_bytes()
+    assert params["hair"]["name"] == "bald" and params["hair"]["strands"] == 0
 
 
 def test_bald_stays_bald(head, library):

@@ -1,5 +1,5 @@
 """Shared by the web tests: photos as uploads, polling a job, reading a GLB, free ports, a
-redis-server of their own."""
+redis-server of their own, Debian's Chromium and its flags."""
 from __future__ import annotations
 
 import io
@@ -7,12 +7,22 @@ import json
 import struct
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 import skimage.data
 from PIL import Image
 
 from headforge.bench.serving import stop
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",  # WebGL on the CPU
+]
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (scripts/install.sh installs it)")
 
 
 def encoded(rgb: np.ndarray, fmt: str = "JPEG", **save) -> bytes:

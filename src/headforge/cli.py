@@ -17,11 +17,13 @@
     headforge worker --broker redis://HOST:6379/0   # one per core, on any machine
 
 Errors print one line, ``error [code]: message``, and exit with status 2 (bad input) or 1
-(anything else); set HEADFORGE_DEBUG=1 for a traceback.
+(anything else); set HEADFORGE_DEBUG=1 for a traceback. Output piped into a reader that stops
+early (``| head``) ends quietly with status 141, as Unix tools do.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -293,7 +295,11 @@ def _backend_arguments(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader gone (`| head`) shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _stdout_gone()
     except HeadforgeError as e:
         print(f"error [{e.code}]: {e}", file=sys.stderr)
         return 2
@@ -307,6 +313,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error [internal]: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
         return 1
+
+
+def _stdout_gone() -> int:
+    """stdout's reader closed the pipe (``headforge hairstyles list | head``): end quietly, as
+    Unix tools do. stdout is pointed at /dev/null so the exit's final flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE: what a shell reports for a tool ended by a closed pipe
 
 
 if __name__ == "__main__":

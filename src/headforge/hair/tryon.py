@@ -62,7 +62,8 @@ def tryon_zip(source: str | Path, name: str, output: str | Path, library: str | 
     dressed = try_on(read_avatar(entries), name, library)
     glb = with_image(without_node(parse_glb(entries["avatar.glb"]), "hair"), ALBEDO_IMAGE,
                      encode_png(dressed.worn_albedo()))
-    add_hair(glb, dressed.hair)
+    if dressed.hair.count:  # a bald style: no hair node, the bare scalp (worn_albedo is the albedo)
+        add_hair(glb, dressed.hair)
     entries["avatar.glb"] = glb.to_bytes()
     entries["params.json"] = params_json(dressed.params)
     if dressed.preview is not None:

@@ -3,9 +3,11 @@
     uvicorn --factory headforge.web.app:create_app     # or: headforge serve
 
 Every error is ``{"error": {"code": ..., "message": ...}}`` with a stable code; every 503 has
-a Retry-After. The page is static (``static/``; three.js in ``static/vendor/``, built from npm
-by the set-up script) and runs under a Content-Security-Policy without inline scripts. CORS is
-off unless ``HEADFORGE_CORS_ORIGINS`` lists origins.
+a Retry-After. The page is static (``static/``; three.js and MediaPipe's tasks-vision in
+``static/vendor/``, built from npm by the set-up script) and runs under a
+Content-Security-Policy without inline scripts. The "Mirror me" face tracker's model is the
+installed ``face_landmarker.task``, served at ``/lib/face_landmarker.task``. CORS is off unless
+``HEADFORGE_CORS_ORIGINS`` lists origins.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import headforge
+from headforge.detection.landmarks import landmarker_model_path
 from headforge.errors import HeadforgeError
 from headforge.service.config import Settings
 from headforge.service.service import AvatarService
@@ -31,8 +34,11 @@ STATIC = Path(__file__).parent / "static"
 EMOTION_SCRIPT = Path(headforge.__file__).parent / "emotion" / "emotion_mlp.js"
 # Status codes for the pipeline's input errors; service errors carry their own.
 _INPUT_STATUS = {"image_too_large": 413, "unsupported_format": 415}
+# 'wasm-unsafe-eval': lets the page compile WebAssembly (MediaPipe's face tracker for "Mirror
+# me"); it allows no JavaScript eval. connect-src 'self' also stops tasks-vision's usage metrics
+# (a POST to odml.pa.googleapis.com): no request leaves the page's own server.
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob: data:; "
     "connect-src 'self' blob: data:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
@@ -81,6 +87,10 @@ def create_app(settings: Settings | None = None, service: AvatarService | None =
     @app.get("/lib/emotion_mlp.js", include_in_schema=False)
     def emotion_script() -> FileResponse:
         return FileResponse(EMOTION_SCRIPT, media_type="text/javascript")
+
+    @app.get("/lib/face_landmarker.task", include_in_schema=False)
+    def face_landmarker_model() -> FileResponse:
+        return FileResponse(landmarker_model_path(), media_type="application/octet-stream")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -1,7 +1,9 @@
 // Copies the three.js files the page uses from node_modules into static/vendor/three/, keeping
 // three's own layout, and points the add-ons' bare `from 'three'` imports at the copied build,
-// so the browser loads plain ES modules with no bundler and no import map. Run by `npm run build`
-// (scripts/install.sh does it after `npm ci`); static/vendor/ is not committed.
+// so the browser loads plain ES modules with no bundler and no import map. Copies MediaPipe's
+// tasks-vision ES module and its wasm (the variant a module worker imports) into
+// static/vendor/mediapipe/ for the "Mirror me" tracker. Run by `npm run build` (scripts/install.sh
+// does it after `npm ci`); static/vendor/ is not committed.
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,4 +44,22 @@ for (const file of FILES.filter((f) => f.endsWith(".js"))) {
     if (!FILES.includes(wanted)) throw new Error(`${file} imports ${path}: add ${wanted} to FILES`);
   }
 }
-console.log(`three.js ${JSON.parse(readFileSync(join(source, "package.json"), "utf8")).version} -> ${relative(process.cwd(), target)}`);
+
+// MediaPipe tasks-vision: the page's worker imports vision_bundle.mjs, which imports the wasm
+// loader (module variant, SIMD) and fetches its .wasm from the same folder.
+const mediapipe = join(here, "node_modules", "@mediapipe", "tasks-vision");
+const mediapipeTarget = join(here, "static", "vendor", "mediapipe");
+const MEDIAPIPE_FILES = [
+  "package.json", // version and licence (Apache-2.0)
+  "vision_bundle.mjs",
+  "wasm/vision_wasm_module_internal.js",
+  "wasm/vision_wasm_module_internal.wasm",
+];
+rmSync(mediapipeTarget, { recursive: true, force: true });
+for (const file of MEDIAPIPE_FILES) {
+  mkdirSync(dirname(join(mediapipeTarget, file)), { recursive: true });
+  copyFileSync(join(mediapipe, file), join(mediapipeTarget, file));
+}
+const version = (dir) => JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).version;
+console.log(`@mediapipe/tasks-vision ${version(mediapipe)} -> ${relative(process.cwd(), mediapipeTarget)}`);
+console.log(`three.js ${version(source)} -> ${relative(process.cwd(), target)}`);

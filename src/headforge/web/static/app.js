@@ -1,6 +1,6 @@
 // The headforge page: upload (picker, drag and drop, camera), stage-by-stage progress, the 3D
 // viewer, emotion sliders evaluated in the browser (emotion_mlp.js, no round trip), the
-// hairstyle gallery and the zip download.
+// hairstyle gallery, "Mirror me" (the webcam drives the avatar: mirror.js) and the zip download.
 import "/lib/emotion_mlp.js"; // defines globalThis.HeadforgeEmotion
 import * as api from "./api.js";
 
@@ -40,6 +40,8 @@ const state = {
   emotions: Object.fromEntries(EMOTIONS.map((e) => [e, 0])),
   hair: undefined, // undefined: as the job was made
   viewer: null,
+  mirror: null,
+  live: null, // while mirroring: the tracked face, in mapping.actions order, in place of base
 };
 
 function showMessage(error) {
@@ -60,6 +62,7 @@ function setViewerState(name) {
   $("progress").hidden = name !== "working";
   $("viewer-tools").hidden = name !== "ready";
   $("panel").hidden = name !== "ready";
+  if (name !== "ready") state.mirror?.stop();
 }
 
 function renderStages(job) {
@@ -126,7 +129,9 @@ async function showResult(job) {
 }
 
 function applyEmotions() {
-  const weights = HeadforgeEmotion.applyEmotions(state.mapping, state.base, state.emotions, state.keepExpression);
+  // Mirroring, the live face takes the place of the photo's expression; the sliders add to it.
+  const base = state.live ?? state.base;
+  const weights = HeadforgeEmotion.applyEmotions(state.mapping, base, state.emotions, state.live ? true : state.keepExpression);
   state.viewer.setMorphs(Object.fromEntries(state.mapping.actions.map((name, i) => [name, weights[i]])));
 }
 
@@ -242,6 +247,47 @@ function wireUpload() {
   });
 }
 
+/** "Mirror me" / "Stop": the camera is asked for on the press, released on Stop. */
+async function toggleMirror() {
+  if (state.mirror?.running) {
+    state.mirror.stop();
+    return;
+  }
+  if (!state.mirror) {
+    const { Mirror } = await import("./mirror.js");
+    const actions = state.mapping.actions;
+    state.mirror = new Mirror({
+      viewer: state.viewer,
+      video: $("mirror-video"),
+      names: actions,
+      rest: () => Object.fromEntries(actions.map((name, i) => [name, state.keepExpression ? state.base[i] : 0])),
+      onWeights: (weights) => {
+        state.live = actions.map((name) => weights[name]);
+        applyEmotions();
+      },
+      onStatus: showMirrorStatus,
+    });
+  }
+  await state.mirror.start();
+}
+
+function showMirrorStatus(running, code, message) {
+  const button = $("mirror-toggle");
+  button.textContent = running ? "Stop" : "Mirror me";
+  button.setAttribute("aria-pressed", String(running));
+  $("viewer").dataset.mirror = running ? "on" : "off";
+  $("mirror-video").hidden = !running;
+  const box = $("mirror-message");
+  box.hidden = !code;
+  box.textContent = message ?? "";
+  box.dataset.code = code ?? "";
+  box.dataset.level = running ? "info" : "error";
+  if (!running && state.live) {
+    state.live = null;
+    applyEmotions();
+  }
+}
+
 async function main() {
   wireUpload();
   buildSliders();
@@ -257,6 +303,8 @@ async function main() {
     setViewerState("empty");
   });
   $("download").addEventListener("click", download);
+  $("mirror-toggle").addEventListener("click", toggleMirror);
+  globalThis.headforgePage = state; // read by the page's browser tests and benchmark
   setViewerState("empty");
   try {
     state.mapping = await api.emotionMapping();

@@ -38,9 +38,14 @@ export class Viewer {
     this.loader = new GLTFLoader();
     new ResizeObserver(() => this.resize()).observe(container);
     this.resize();
-    this.renderer.setAnimationLoop(() => {
+    this.onFrame = null; // called with the frame's time (ms) before each render ("Mirror me")
+    this.renderMs = 0; // how long the last render() call took (ms)
+    this.renderer.setAnimationLoop((time) => {
+      this.onFrame?.(time);
       this.controls.update();
+      const start = performance.now();
       this.renderer.render(this.scene, this.camera);
+      this.renderMs = performance.now() - start;
     });
   }
 

@@ -1,0 +1,147 @@
+// "Mirror me", the maths: what MediaPipe's FaceLandmarker reads off a camera frame turned into
+// the avatar's 52 ARKit weights and head angles, as a mirror would show them, filtered against
+// jitter. No DOM and no three.js (node runs it in the tests).
+//
+// Frames: MediaPipe's pose matrix maps its canonical face (x to the subject's left, y up, the
+// face looking along +z) into the camera frame (x to the image's right, y up, the camera looking
+// along -z). The avatar's head frame is glTF's (x to the avatar's left, y up, the face along +z),
+// seen by the page's camera from +z. MediaPipe's Left/Right scores are the subject's own sides,
+// as in ARKit.
+
+const clamp01 = (x) => Math.min(Math.max(x, 0), 1);
+
+/** One-euro filter (Casiez, Roussel and Vogel, CHI 2012): a low-pass filter whose cut-off rises
+ * with the speed of the signal, so a still face is steady and a fast one is not held back. */
+export class OneEuro {
+  /** minCutoff: Hz at rest; beta: extra Hz per (unit/s) of speed; dCutoff: Hz for the speed. */
+  constructor(minCutoff, beta, dCutoff = 1.0) {
+    Object.assign(this, { minCutoff, beta, dCutoff });
+    this.reset();
+  }
+
+  reset() {
+    this.x = null;
+    this.dx = 0;
+    this.t = null;
+  }
+
+  /** The filtered value of sample `x` taken at time `t` (seconds). */
+  filter(x, t) {
+    if (this.x === null || !(t > this.t)) {
+      if (this.x === null) this.x = x;
+      this.t = t;
+      return this.x;
+    }
+    const dt = t - this.t;
+    const alpha = (cutoff) => 1 / (1 + 1 / (2 * Math.PI * cutoff * dt));
+    this.dx += alpha(this.dCutoff) * ((x - this.x) / dt - this.dx);
+    this.x += alpha(this.minCutoff + this.beta * Math.abs(this.dx)) * (x - this.x);
+    this.t = t;
+    return this.x;
+  }
+}
+
+// Weights (0..1): steady at rest (1.5 Hz), a blink (0 -> 1 in ~0.1 s, ~10/s) passes at ~20 Hz.
+export const WEIGHT_FILTER = { minCutoff: 1.5, beta: 2.0 };
+// Angles (radians): jitter of ~0.5 degrees removed at rest; a 2 rad/s turn passes at ~7 Hz.
+export const ANGLE_FILTER = { minCutoff: 1.0, beta: 3.0 };
+
+/** The name of the same action on the other side: eyeBlinkLeft <-> eyeBlinkRight. */
+export function mirroredName(name) {
+  if (name.endsWith("Left")) return `${name.slice(0, -4)}Right`;
+  if (name.endsWith("Right")) return `${name.slice(0, -5)}Left`;
+  return name;
+}
+
+/** {yaw, pitch, roll} (radians; the avatar's head turns by Ry(yaw) Rx(pitch) Rz(roll)) that
+ * show the face posed by `matrix` (16 numbers, column-major) as a mirror does: the face turns
+ * and tilts towards the same side of the screen as the person does in front of it. yaw > 0:
+ * the face turns to the viewer's right; pitch > 0: it looks down; roll > 0: its top tilts to
+ * the viewer's left. */
+export function mirroredAngles(matrix) {
+  const m = matrix;
+  const sx = Math.hypot(m[0], m[1], m[2]);
+  const sy = Math.hypot(m[4], m[5], m[6]);
+  const sz = Math.hypot(m[8], m[9], m[10]);
+  // r(row, column) of the rotation, scale removed; R = Ry(yaw) Rx(pitch) Rz(roll).
+  const pitch = Math.asin(Math.min(Math.max(-m[9] / sz, -1), 1));
+  const yaw = Math.atan2(m[8] / sz, m[10] / sz);
+  const roll = Math.atan2(m[1] / sx, m[5] / sy);
+  // A mirror is the reflection x -> -x: M R M with M = diag(-1, 1, 1) flips yaw and roll.
+  return { yaw: -yaw, pitch, roll: -roll };
+}
+
+// MediaPipe's eyeWide and noseSneer stay near 0 whatever the face does (mediapipe issue 4450),
+// and it has no tongueOut. eyeWide comes from the eyelids' opening instead, measured on the 3D
+// landmarks (pose-invariant to ~3% at 25 degrees of yaw) against the person's own resting
+// opening; the avatar's eyeWide = 1 opens it by 19% (measured on its renders).
+const WIDE_DEADZONE = 0.04; // relative opening below which the eyes are not wide
+const WIDE_FULL = 0.15; // relative opening over the dead zone that is eyeWide = 1
+const NEUTRAL_S = 4.0; // time constant (s) of the resting opening, followed while the eyes are calm
+// MediaPipe's own readings of these two, scaled to reach 1 (they top out near 0.05 to 0.25).
+const EYE_WIDE_GAIN = 4.0;
+const SNEER_GAIN = 4.0;
+// The nose wrinkler (AU9) shows with the brow lowerer (AU4) and upper-lip raiser (AU10), which
+// MediaPipe does read: a face doing both is sneering.
+const SNEER_FROM_BROW_AND_LIP = 0.8;
+
+/** Fills in what MediaPipe reads weakly or not at all, on the subject's sides; keeps the
+ * person's resting eye opening between frames. */
+export class WeakActions {
+  constructor() {
+    this.rest = { Left: null, Right: null };
+  }
+
+  /** scores: {name: 0..1} from MediaPipe; opening: {Left, Right} eyelid gap over eye width
+   * (3D landmarks); dt: seconds since the last frame. Returns new scores with eyeWide*,
+   * noseSneer* and tongueOut (0: no camera reading of the tongue, so it stays in). */
+  apply(scores, opening, dt) {
+    const out = { ...scores, tongueOut: 0 };
+    for (const side of ["Left", "Right"]) {
+      const open = opening[side];
+      const calm = scores[`eyeBlink${side}`] < 0.35 && scores.browInnerUp < 0.3 && scores[`browOuterUp${side}`] < 0.3;
+      if (this.rest[side] === null) this.rest[side] = open;
+      else if (calm) this.rest[side] += (open - this.rest[side]) * (1 - Math.exp(-dt / NEUTRAL_S));
+      const wide = clamp01((open / this.rest[side] - 1 - WIDE_DEADZONE) / WIDE_FULL);
+      out[`eyeWide${side}`] = Math.max(clamp01(EYE_WIDE_GAIN * (scores[`eyeWide${side}`] ?? 0)), wide);
+      const browAndLip = Math.min(scores[`browDown${side}`] ?? 0, scores[`mouthUpperUp${side}`] ?? 0);
+      out[`noseSneer${side}`] = Math.max(clamp01(SNEER_GAIN * (scores[`noseSneer${side}`] ?? 0)),
+        clamp01(SNEER_FROM_BROW_AND_LIP * browAndLip));
+    }
+    return out;
+  }
+}
+
+/** Tracker output -> avatar weights and angles, mirrored and filtered; with no face, the
+ * avatar eases back to its rest (its own expression, head straight). */
+export class MirrorFilter {
+  /** names: the avatar's ARKit action names. */
+  constructor(names) {
+    this.names = names;
+    this.weak = new WeakActions();
+    this.weights = Object.fromEntries(names.map((n) => [n, new OneEuro(WEIGHT_FILTER.minCutoff, WEIGHT_FILTER.beta)]));
+    this.angles = Object.fromEntries(["yaw", "pitch", "roll"].map((n) => [n, new OneEuro(ANGLE_FILTER.minCutoff, ANGLE_FILTER.beta)]));
+    this.last = null;
+  }
+
+  /** face: {scores, matrix, opening} or null; rest: {name: weight} the avatar falls back to;
+   * t: seconds. Returns {weights: {name: 0..1}, angles: {yaw, pitch, roll}}. */
+  update(face, rest, t) {
+    const dt = this.last === null ? 0 : t - this.last;
+    this.last = t;
+    let target;
+    let angles = { yaw: 0, pitch: 0, roll: 0 };
+    if (face) {
+      const scores = this.weak.apply(face.scores, face.opening, dt);
+      target = Object.fromEntries(Object.entries(scores).map(([n, v]) => [mirroredName(n), v]));
+      angles = mirroredAngles(face.matrix);
+    } else {
+      target = rest;
+    }
+    const weights = {};
+    for (const name of this.names) weights[name] = clamp01(this.weights[name].filter(target[name] ?? 0, t));
+    const out = {};
+    for (const [name, filter] of Object.entries(this.angles)) out[name] = filter.filter(angles[name], t);
+    return { weights, angles: out };
+  }
+}
