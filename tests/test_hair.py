@@ -309,7 +309,7 @@ def test_reconstruct_with_a_stored_hairstyle(astronaut_with_hair, tmp_path):
     scene = trimesh.load(tmp_path / "avatar.glb", force="scene")
     assert {"head", "hair"} <= set(scene.graph.nodes)
     hair = scene.geometry[scene.graph["hair"][1]]
-    assert len(hair.vertices) == avatar.hair.count * avatar.hair.points_per_strand
+    assert len(hair.faces) > 0 and len(hair.faces) <= 60_000  # hair cards, the web budget
     # The OBJ's albedo is bare (the OBJ has no hair); the GLB's has the scalp painted under it.
     bare = cv2.imread(str(tmp_path / "head_albedo.png"))[:, :, ::-1]
     assert np.array_equal(bare, avatar.albedo)

@@ -82,8 +82,9 @@ class Avatar:
             self._worn = (self.hair, self.albedo, worn)
         return worn
 
-    def save_zip(self, path: str | Path) -> Path:
-        """Write the avatar zip (glb, obj+mtl+textures, params.json, preview.png) atomically."""
+    def save_zip(self, path: str | Path, hair_budget: str = "web") -> Path:
+        """Write the avatar zip (glb, obj+mtl+textures, params.json, preview.png) atomically;
+        ``hair_budget``: the GLB's hair cards, "web" (at most 60k triangles) or "high"."""
         from headforge.export.package import write_zip
 
-        return write_zip(self, Path(path))
+        return write_zip(self, Path(path), hair_budget)

@@ -91,7 +91,7 @@ def _cmd_reconstruct(args) -> int:
     options = Options(texture_size=args.texture_size, keep_expression=args.expression == "keep", emotions=emotions,
                       hair=args.hairstyle or args.hair)
     avatar = default_reconstructor(args.backend, args.model_dir)(Path(args.photo), options)
-    out = avatar.save_zip(args.output)
+    out = avatar.save_zip(args.output, args.hair_cards)
     p = avatar.params
     print(
         f"wrote {out}: {p['detection']['face_count']} face(s) seen, landmark error "
@@ -107,7 +107,7 @@ def _cmd_tryon(args) -> int:
     from headforge.hair.tryon import tryon_zip
 
     t0 = time.perf_counter()
-    dressed = tryon_zip(args.avatar, args.hairstyle, args.output)
+    dressed = tryon_zip(args.avatar, args.hairstyle, args.output, hair_budget=args.hair_cards)
     print(f"wrote {args.output}: {args.hairstyle} ({dressed.hair.count} strands), fitted in "
           f"{dressed.params['hair']['fit_seconds']:.2f} s, {time.perf_counter() - t0:.2f} s in all")
     return 0
@@ -226,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default): the person's own hair, read from the photo; none: no hair")
     p.add_argument("--hairstyle", default=None, metavar="NAME",
                    help="wear a stored hairstyle instead (see `headforge hairstyles list`)")
+    _hair_cards_argument(p)
     _backend_arguments(p)
     p.set_defaults(func=_cmd_reconstruct)
 
@@ -233,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("avatar", help="avatar zip written by headforge reconstruct")
     p.add_argument("--hairstyle", required=True, help="a name from `headforge hairstyles list`")
     p.add_argument("-o", "--output", required=True, help="output zip")
+    _hair_cards_argument(p)
     p.set_defaults(func=_cmd_tryon)
 
     p = sub.add_parser("hairstyles", help="the hairstyle database: build, list, contact sheet, import")
@@ -282,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where uploads and results live (default: the broker's Redis)")
     p.set_defaults(func=_cmd_worker)
     return parser
+
+
+def _hair_cards_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hair-cards", choices=("web", "high"), default="web",
+                   help="the GLB's hair cards: web (at most 60k triangles, default) or high (300k)")
 
 
 def _backend_arguments(p: argparse.ArgumentParser) -> None:

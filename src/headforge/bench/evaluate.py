@@ -23,7 +23,7 @@ from headforge.bench.metrics import face_mask_from_landmarks, masked_psnr, maske
 from headforge.errors import ModelError
 from headforge.headmodel.anny_head import MODEL_NAME
 from headforge.headmodel.landmark_embedding import load_landmark_embedding
-from headforge.export.preview import VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET, avatar_view, face_crop
+from headforge.export.preview import VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET, avatar_cards, avatar_view, face_crop
 from headforge.hairphoto.evaluate import hair_iou
 from headforge.hairphoto.mask import PersonSegmenter
 from headforge.io.image import load_photo, working_copy
@@ -97,7 +97,9 @@ class Evaluator:
         overlay = cv2.addWeighted(photo, 0.5, pasted, 0.5, 0)
         images = {"input": crop_photo, "render": crop_render, "overlay": face_crop(overlay, landmarks, 256)}
         images.update({k: v[0] for k, v in views.items() if k != "input"})
-        images.update({"hair_front": avatar_view(avatar, 0.0), "hair_profile": avatar_view(avatar, 90.0)})
+        cards = avatar_cards(avatar)
+        images.update({"hair_front": avatar_view(avatar, 0.0, cards=cards),
+                       "hair_profile": avatar_view(avatar, 90.0, cards=cards)})
         for name, image in images.items():
             thumb = cv2.resize(image, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
             cv2.imwrite(str(self.image_dir / f"{stem}_{name}.jpg"), cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR))

@@ -8,11 +8,14 @@ map (OpenGL convention, green = image up) embedded as PNG, and the 52 ARKit morp
 sparse: each holds only the vertices it moves.
 
 ``GlbBuilder`` is generic (buffer views, accessors, textures, nodes) so other meshes can be
-added to the same file: an avatar with hair gets a second node "hair", one LINES primitive
-(every strand segment, vertex colours as normalised RGBA bytes, darker at the roots).
+added to the same file: an avatar with hair gets a second node "hair", its strands as hair
+cards (:mod:`headforge.hair.cards`): one TRIANGLES primitive with normals, tangents along
+the strands, texture coordinates (v from root 0 to tip 1) and linear per-strand colours,
+and a two-sided alpha-tested (MASK) material whose texture draws the fibres.
 """
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from dataclasses import dataclass, field
@@ -24,17 +27,19 @@ import numpy as np
 import headforge
 from headforge.avatar import Avatar, HeadMesh
 from headforge.export.geometry import split_uv_seams, tangents
-from headforge.headmodel.fitted_parts import HeadParts, avatar_parts
-from headforge.render.shading import vertex_normals
 from headforge.export.png import encode_png
+from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, CardBudget, cached_cards, card_budget, strand_texture
 from headforge.hair.strands import Hairstyle
+from headforge.headmodel.fitted_parts import HeadParts, avatar_parts
+from headforge.render.cards import ALPHA_CUTOFF
+from headforge.render.shading import vertex_normals
 
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
-LINES, TRIANGLES = 1, 4
+TRIANGLES = 4
 _COMPONENT_TYPES = {np.dtype(np.float32): 5126, np.dtype(np.uint32): 5125, np.dtype(np.uint8): 5121}
 _UNSIGNED_INT_TYPES = {np.dtype(np.uint16): 5123, np.dtype(np.uint32): 5125}
-HAIR_ROOT_SHADE = 0.7  # vertex colour at a strand's root, relative to its tip
+HAIR_ROUGHNESS = 0.45
 _ACCESSOR_TYPES = {1: "SCALAR", 2: "VEC2", 3: "VEC3", 4: "VEC4"}
 _LINEAR, _LINEAR_MIPMAP_LINEAR, _CLAMP_TO_EDGE = 9729, 9987, 33071
 
@@ -290,40 +295,58 @@ def add_parts(builder: GlbBuilder, parts: HeadParts, weights: dict[str, float], 
     return nodes
 
 
-def add_hair(builder: GlbBuilder, hair: Hairstyle) -> int:
-    """Add the node "hair": the (N, P, 3) strands as one LINES primitive (every segment of
-    every strand), COLOR_0 the strand colours shaded from ``HAIR_ROOT_SHADE`` at the root to
-    full at the tip. Returns the node index."""
-    n, p = hair.strands.shape[:2]
-    positions = np.ascontiguousarray(hair.strands, np.float32).reshape(-1, 3)
-    shade = HAIR_ROOT_SHADE + (1 - HAIR_ROOT_SHADE) * np.linspace(0, 1, p)
-    rgb = np.rint(hair.colors[:, None, :].astype(np.float32) * shade[None, :, None]).astype(np.uint8)
-    colors = np.concatenate([rgb.reshape(-1, 3), np.full((n * p, 1), 255, np.uint8)], axis=1)
-    first = (np.arange(n)[:, None] * p + np.arange(p - 1)[None]).ravel()
-    indices = np.column_stack([first, first + 1]).astype(np.uint32).ravel()
+def add_hair(builder: GlbBuilder, hair: Hairstyle, limit: CardBudget = BUDGETS[DEFAULT_BUDGET]) -> int:
+    """Add the node "hair": the (N, P, 3) strands as hair cards within ``limit``, one
+    TRIANGLES primitive (POSITION, NORMAL, TANGENT along the strands, TEXCOORD_0 with v from
+    root 0 to tip 1, COLOR_0 the linear strand colours as float RGBA) with the material
+    "hair" (MASK, two-sided, the fibre texture). Returns the node index."""
+    cards = cached_cards(hair, limit)
     material = builder.add_material(
-        {"name": "hair", "pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 0.7}}
+        {
+            "name": "hair",
+            "pbrMetallicRoughness": {
+                "baseColorTexture": {"index": builder.add_texture(_hair_texture_png())},
+                "metallicFactor": 0.0,
+                "roughnessFactor": HAIR_ROUGHNESS,
+            },
+            "alphaMode": "MASK",
+            "alphaCutoff": ALPHA_CUTOFF,
+            "doubleSided": True,
+        }
     )
+    rgba = np.column_stack([cards.colors, np.ones(len(cards.colors), np.float32)])
     primitive = {
         "attributes": {
-            "POSITION": builder.add_accessor(positions, bounds=True),
-            "COLOR_0": builder.add_accessor(colors),
+            "POSITION": builder.add_accessor(cards.positions, bounds=True),
+            "NORMAL": builder.add_accessor(cards.normals),
+            "TANGENT": builder.add_accessor(cards.tangents),
+            "TEXCOORD_0": builder.add_accessor(cards.uvs),
+            "COLOR_0": builder.add_accessor(rgba),
         },
-        "indices": builder.add_accessor(indices, target=ELEMENT_ARRAY_BUFFER),
+        "indices": builder.add_accessor(cards.faces.ravel(), target=ELEMENT_ARRAY_BUFFER),
         "material": material,
-        "mode": LINES,
+        "mode": TRIANGLES,
     }
-    extras = {"name": hair.name, "strands": int(n), "points_per_strand": int(p)}
+    extras = {"name": hair.name, "strands": hair.count, "points_per_strand": hair.points_per_strand,
+              "cards": cards.count, "triangles": int(len(cards.faces))}
     return builder.add_node("hair", builder.add_mesh({"name": "hair", "primitives": [primitive], "extras": extras}))
 
 
+@functools.lru_cache(maxsize=1)
+def _hair_texture_png() -> bytes:
+    return encode_png(strand_texture())
+
+
 def glb_bytes(
-    avatar: Avatar, albedo_png: bytes | None = None, normal_png: bytes | None = None
+    avatar: Avatar, albedo_png: bytes | None = None, normal_png: bytes | None = None,
+    hair_budget: str = DEFAULT_BUDGET,
 ) -> bytes:
-    """The avatar as a GLB file (a "hair" node after the head when it has hair, and the scalp
-    under it painted: :meth:`Avatar.worn_albedo`). ``albedo_png``/``normal_png``: the
+    """The avatar as a GLB file: the head, its parts when it has some (teeth, tongue,
+    EyeLeft, EyeRight, body: :func:`add_parts`), and last a "hair" node when it has hair, the
+    scalp under it painted (:meth:`Avatar.worn_albedo`). ``albedo_png``/``normal_png``: the
     already encoded ``avatar.worn_albedo()`` and normal map; encoded from ``avatar`` when
-    None."""
+    None. ``hair_budget``: the hair cards' budget, "web" or "high"
+    (:data:`headforge.hair.cards.BUDGETS`)."""
     builder = GlbBuilder()
     parts = avatar_parts(avatar)
     add_head(
@@ -339,7 +362,7 @@ def glb_bytes(
         add_parts(builder, parts, dict(zip(avatar.mesh.morph_names, map(float, avatar.expression))),
                   len(builder.gltf["textures"]) - 1)
     if avatar.hair is not None and avatar.hair.count:
-        add_hair(builder, avatar.hair)
+        add_hair(builder, avatar.hair, card_budget(hair_budget))
     return builder.to_bytes()
 
 
@@ -361,35 +384,43 @@ def parse_glb(data: bytes) -> GlbBuilder:
 
 def without_node(builder: GlbBuilder, name: str) -> GlbBuilder:
     """``builder`` without its node ``name`` when that node and everything it uses (mesh,
-    material, accessors, buffer views, bytes) were the last added (as ``add_hair`` does);
-    unchanged when there is no such node. Raises ValueError when the node is not last."""
+    materials, their textures and images, accessors, buffer views, bytes) were the last
+    added (as ``add_hair`` does); unchanged when there is no such node. Raises ValueError
+    when the node is not last."""
     gltf = builder.gltf
     nodes = [i for i, node in enumerate(gltf["nodes"]) if node.get("name") == name]
     if not nodes:
         return builder
     node = nodes[0]
-    mesh = gltf["meshes"][gltf["nodes"][node]["mesh"]]
-    used = [a for prim in mesh["primitives"] for a in (*prim["attributes"].values(), prim.get("indices"))]
-    first_accessor = min(a for a in used if a is not None)
-    first_view = min(gltf["accessors"][a]["bufferView"] for a in used if a is not None)
-    materials = [prim["material"] for prim in mesh["primitives"] if "material" in prim]
-    last = (node == len(gltf["nodes"]) - 1 and gltf["nodes"][node]["mesh"] == len(gltf["meshes"]) - 1
-            and first_accessor + len(used) == len(gltf["accessors"])
-            and first_view + len(used) == len(gltf["bufferViews"])
-            and all(m >= len(gltf["materials"]) - len(materials) for m in materials))
-    if not last:
+    mesh_id = gltf["nodes"][node]["mesh"]
+    prims = gltf["meshes"][mesh_id]["primitives"]
+    used = {
+        "accessors": {a for p in prims for a in (*p["attributes"].values(), p.get("indices")) if a is not None},
+        "materials": {p["material"] for p in prims if "material" in p},
+    }
+    used["textures"] = {t["index"] for m in used["materials"] for t in _material_textures(gltf["materials"][m])}
+    used["images"] = {gltf["textures"][t]["source"] for t in used["textures"]}
+    used["bufferViews"] = ({gltf["accessors"][a]["bufferView"] for a in used["accessors"]}
+                           | {gltf["images"][i]["bufferView"] for i in used["images"]})
+    used["meshes"], used["nodes"] = {mesh_id}, {node}
+    if not all(ids == set(range(len(gltf[key]) - len(ids), len(gltf[key]))) for key, ids in used.items()):
         raise ValueError(f"the node {name!r} is not the last thing in the file")
     out = json.loads(json.dumps(gltf))
-    out["nodes"].pop()
-    out["meshes"].pop()
+    for key, ids in used.items():
+        if ids:
+            del out[key][min(ids):]
     out["scenes"][0]["nodes"].remove(node)
-    del out["accessors"][first_accessor:]
-    offset = out["bufferViews"][first_view]["byteOffset"]
-    del out["bufferViews"][first_view:]
-    if materials:
-        del out["materials"][min(materials):]
-    blob = b"".join(builder.blobs)[:offset]
+    offset = out["bufferViews"][-1]["byteOffset"] + out["bufferViews"][-1]["byteLength"] if out["bufferViews"] else 0
+    blob = b"".join(builder.blobs)[:offset + (-offset % 4)]
     return GlbBuilder(out, [blob] if blob else [], len(blob))
+
+
+def _material_textures(material: dict) -> list[dict]:
+    """The texture references (``{"index": ...}``) of a glTF material."""
+    pbr = material.get("pbrMetallicRoughness", {})
+    refs = [pbr.get("baseColorTexture"), pbr.get("metallicRoughnessTexture"), material.get("normalTexture"),
+            material.get("occlusionTexture"), material.get("emissiveTexture")]
+    return [r for r in refs if r is not None]
 
 
 ALBEDO_IMAGE = 0  # add_head's first image: the albedo

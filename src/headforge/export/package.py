@@ -25,6 +25,7 @@ from headforge.emotion.mapping import MAPPING_PATH, load_mapping
 from headforge.export.gltf import glb_bytes
 from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME, obj_files
 from headforge.export.png import encode_png
+from headforge.hair.cards import DEFAULT_BUDGET
 from headforge.hair.formats import write_usc
 
 HAIR_NAME = "hair.data"
@@ -49,10 +50,11 @@ def params_json(params: dict) -> bytes:
     return json.dumps(params, indent=2, default=_builtin, allow_nan=False).encode()
 
 
-def zip_entries(avatar: Avatar) -> dict[str, bytes]:
+def zip_entries(avatar: Avatar, hair_budget: str = DEFAULT_BUDGET) -> dict[str, bytes]:
     """{entry name: content} in ``ENTRY_NAMES`` order; emotion_mlp.json (the emotion slider
     mapping, :mod:`headforge.emotion`) when the morph targets are its ARKit actions;
-    preview.png only when there is one; hair.data when the avatar has hair."""
+    preview.png only when there is one; hair.data when the avatar has hair.
+    ``hair_budget``: the GLB's hair cards, "web" or "high"."""
     params = params_json(avatar.params)  # first: the cheapest step that can fail
     worn = avatar.worn_albedo()
     images = {"bare": avatar.albedo, "normal": avatar.normal_map, "preview": avatar.preview}
@@ -62,7 +64,7 @@ def zip_entries(avatar: Avatar) -> dict[str, bytes]:
     with ThreadPoolExecutor(2) as pool:
         png = dict(zip(images, pool.map(lambda image: None if image is None else encode_png(image), images.values())))
     obj = obj_files(avatar, png["bare"], png["normal"])
-    entries = {"avatar.glb": glb_bytes(avatar, png.get("worn", png["bare"]), png["normal"]), **obj}
+    entries = {"avatar.glb": glb_bytes(avatar, png.get("worn", png["bare"]), png["normal"], hair_budget), **obj}
     entries["params.json"] = params
     if set(avatar.mesh.morph_names) == set(load_mapping().actions):
         entries["emotion_mlp.json"] = MAPPING_PATH.read_bytes()
@@ -73,14 +75,14 @@ def zip_entries(avatar: Avatar) -> dict[str, bytes]:
     return entries
 
 
-def write_zip(avatar: Avatar, path: str | Path) -> Path:
+def write_zip(avatar: Avatar, path: str | Path, hair_budget: str = DEFAULT_BUDGET) -> Path:
     """Write the avatar zip at ``path`` atomically and return ``path``.
 
     The zip is written to a temporary file in the same folder, synced and renamed over
     ``path``; on any failure the temporary file is removed, ``path`` is left untouched
     and the error is re-raised.
     """
-    return write_entries(zip_entries(avatar), path)
+    return write_entries(zip_entries(avatar, hair_budget), path)
 
 
 def write_entries(entries: dict[str, bytes], path: str | Path) -> Path:

@@ -1,13 +1,16 @@
-"""``preview.png``: the input crop beside renders of the avatar (front, three-quarter, profile)."""
+"""``preview.png``: the input crop beside renders of the avatar (front, three-quarter, profile),
+its hair drawn as the GLB's hair cards (the web budget) are."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
 from headforge.avatar import Avatar
+from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, HairCards, cached_cards, strand_texture
 from headforge.headmodel.fitted_parts import scene
-from headforge.render import render_mesh, render_strands
+from headforge.render import render_mesh
 from headforge.render.camera import Camera
+from headforge.render.cards import render_cards
 
 PANEL = 320
 VIEW_YAWS = (0.0, 40.0, 90.0)
@@ -26,19 +29,35 @@ def face_crop(photo: np.ndarray, landmarks: np.ndarray, size: int = PANEL, margi
                           borderValue=(255, 255, 255))
 
 
-def avatar_view(avatar: Avatar, yaw_deg: float, size: int = PANEL, pitch_deg: float = 0.0) -> np.ndarray:
+def avatar_view(avatar: Avatar, yaw_deg: float, size: int = PANEL, pitch_deg: float = 0.0,
+                cards: HairCards | None = None) -> np.ndarray:
     """(size, size, 3) studio-lit render of the textured avatar with its expression, its
-    parts (teeth, tongue, eyes, bust) and its hair, when it has some."""
+    parts (teeth, tongue, eyes, bust) and its hair, when it has some, as ``cards`` (built
+    from it when None)."""
     cam = Camera.orbit(size, size, yaw_deg, pitch_deg, VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET)
     s = scene(avatar)
     head = render_mesh(s.vertices, s.faces, cam, uvs=s.uvs, face_uvs=s.face_uvs, texture=s.texture,
                        normal_map=s.normal_map)
     if avatar.hair is None or avatar.hair.count == 0:
         return head.image
-    return render_strands(avatar.hair.strands, cam, colors=avatar.hair.colors, base=head).image
+    if cards is None:
+        cards = avatar_cards(avatar)
+    return render_cards(cards, strand_texture(), cam, base=head).image
+
+
+def avatar_cards(avatar: Avatar) -> HairCards | None:
+    """The hair cards of the avatar's GLB (default budget); None without hair."""
+    if avatar.hair is None or avatar.hair.count == 0:
+        return None
+    return cached_cards(avatar.hair, BUDGETS[DEFAULT_BUDGET])
+
+
+def avatar_views(avatar: Avatar) -> list[np.ndarray]:
+    """The preview's avatar panels, one per ``VIEW_YAWS``."""
+    cards = avatar_cards(avatar)
+    return [avatar_view(avatar, yaw, cards=cards) for yaw in VIEW_YAWS]
 
 
 def make_preview(photo: np.ndarray, landmarks: np.ndarray, avatar: Avatar) -> np.ndarray:
     """(PANEL, 4 * PANEL, 3) uint8: input crop | front | three-quarter | profile."""
-    panels = [face_crop(photo, landmarks)] + [avatar_view(avatar, yaw) for yaw in VIEW_YAWS]
-    return np.concatenate(panels, axis=1)
+    return np.concatenate([face_crop(photo, landmarks)] + avatar_views(avatar), axis=1)

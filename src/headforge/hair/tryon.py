@@ -24,7 +24,8 @@ from headforge.errors import BadImageError
 from headforge.export.gltf import ALBEDO_IMAGE, add_hair, parse_glb, with_image, without_node
 from headforge.export.package import HAIR_NAME, params_json, write_entries
 from headforge.export.png import encode_png
-from headforge.export.preview import PANEL, VIEW_YAWS, avatar_view
+from headforge.export.preview import PANEL, avatar_views
+from headforge.hair.cards import DEFAULT_BUDGET, card_budget
 from headforge.hair.fit import fit_on_head
 from headforge.hair.formats import write_usc
 from headforge.hair.library import load_hairstyle
@@ -44,7 +45,7 @@ def try_on(avatar: Avatar, name: str, library: str | Path | None = None,
     dressed = dataclasses.replace(avatar, hair=hair, params=params)
     if avatar.preview is not None:
         dressed.preview = np.concatenate(
-            [avatar.preview[:, :PANEL]] + [avatar_view(dressed, yaw) for yaw in VIEW_YAWS], axis=1)
+            [avatar.preview[:, :PANEL]] + avatar_views(dressed), axis=1)
     return dressed
 
 
@@ -55,15 +56,17 @@ def hair_params(hair: Hairstyle, seconds: float) -> dict:
             hair.points_per_strand, "color": f"#{r:02x}{g:02x}{b:02x}", "fit_seconds": round(seconds, 4)}
 
 
-def tryon_zip(source: str | Path, name: str, output: str | Path, library: str | Path | None = None) -> Avatar:
+def tryon_zip(source: str | Path, name: str, output: str | Path, library: str | Path | None = None,
+              hair_budget: str = DEFAULT_BUDGET) -> Avatar:
     """Write ``output``: the avatar zip ``source`` wearing style ``name`` (see the module
-    notes). Returns the dressed avatar."""
+    notes), its hair cards within ``hair_budget`` ("web" or "high"). Returns the dressed
+    avatar."""
     entries = _read_entries(source)
     dressed = try_on(read_avatar(entries), name, library)
     glb = with_image(without_node(parse_glb(entries["avatar.glb"]), "hair"), ALBEDO_IMAGE,
                      encode_png(dressed.worn_albedo()))
     if dressed.hair.count:  # a bald style: no hair node, the bare scalp (worn_albedo is the albedo)
-        add_hair(glb, dressed.hair)
+        add_hair(glb, dressed.hair, card_budget(hair_budget))
     entries["avatar.glb"] = glb.to_bytes()
     entries["params.json"] = params_json(dressed.params)
     if dressed.preview is not None:

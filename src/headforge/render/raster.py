@@ -11,6 +11,7 @@ float32), ties going to the lower face index; no painter's ordering is involved.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,8 @@ def rasterize(
     *,
     perspective: bool = False,
     cull_backfaces: bool = False,
+    keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    only: np.ndarray | None = None,
 ) -> Fragments:
     """Rasterise triangles whose vertices are already projected to the screen.
 
@@ -63,17 +66,22 @@ def rasterize(
     colours). Without it depth and weights are linear on the screen (orthographic or UV
     space). Faces with a non-finite vertex, a vertex at depth <= 0 (no near clipping) or
     zero screen area are skipped. ``cull_backfaces`` drops faces that are clockwise on
-    the screen (i.e. counter-clockwise in a y-up view: the OBJ front side).
+    the screen (i.e. counter-clockwise in a y-up view: the OBJ front side). ``keep``
+    (alpha testing): called with the (M,) face indices and (M, 3) float32 barycentric
+    weights of candidate fragments, returns (M,) bool; the others are discarded before the
+    z-test, so the surface behind them shows. ``only``: (H*W,) bool, the pixels to
+    rasterise (the others stay empty; tested before ``keep``).
     """
     pts = np.asarray(points, np.float64)
     faces = np.asarray(faces, np.int64).reshape(-1, 3)
     keys = np.full(width * height, _EMPTY_KEY, np.int64)
     tri = _triangles(pts, faces, width, height, perspective, cull_backfaces)
     if tri is not None:
+        test = None if keep is None and only is None else _AlphaTest(tri, keep, only, width)
         for lo, hi in chunk_ranges(tri.n_rows, _MAX_ROWS):
             spans = _spans(tri, lo, hi, width)
             for start, stop in chunk_ranges(spans.n, _MAX_CANDIDATES):
-                _z_test(tri, spans, start, stop, keys)
+                _z_test(tri, spans, start, stop, keys, test)
     return _fragments(tri, keys, width, height)
 
 
@@ -213,13 +221,45 @@ def _spans(tri: _Triangles, lo: int, hi: int, width: int) -> _Spans:
     return _Spans(k, y * width + x0, np.maximum(x1 - x0 + 1, 0), p.astype(np.float32), value0.astype(np.float32))
 
 
-def _z_test(tri: _Triangles, sp: _Spans, start: int, stop: int, keys: np.ndarray):
-    """Z-test the pixels of spans start..stop into the flat (H*W,) ``keys``.
+class _AlphaTest:
+    """The ``only`` and ``keep`` tests of candidate fragments; for ``keep``, the barycentric
+    planes of the K triangles as one (K, 9) float32 table (x, y and constant coefficients
+    of the three weights): one gather per fragment, precise enough to look up a texture."""
+
+    def __init__(self, tri: _Triangles, keep, only, width: int):
+        self.keep, self.only, self.width, self.face = keep, only, width, tri.face
+        if keep is not None:
+            self.planes = np.ascontiguousarray(np.concatenate([tri.u, tri.v, tri.w]).T, np.float32)
+
+    def __call__(self, k: np.ndarray, pix: np.ndarray) -> np.ndarray:
+        """(M,) bool for fragments of triangles ``k`` at the flat pixels ``pix``."""
+        ok = np.ones(len(k), bool) if self.only is None else self.only.take(pix)
+        if self.keep is None:
+            return ok
+        at = np.flatnonzero(ok)
+        ok[at] = self._keep(k.take(at), pix.take(at))
+        return ok
+
+    def _keep(self, k: np.ndarray, pix: np.ndarray) -> np.ndarray:
+        p = self.planes[k]
+        x = (pix % self.width).astype(np.float32)[:, None]
+        y = (pix // self.width).astype(np.float32)[:, None]
+        weight = np.maximum(p[:, 0:3] * x + p[:, 3:6] * y + p[:, 6:9], 0)
+        weight /= np.maximum(weight.sum(1, keepdims=True), np.float32(1e-30))
+        return self.keep(self.face.take(k), weight)
+
+
+def _z_test(tri: _Triangles, sp: _Spans, start: int, stop: int, keys: np.ndarray, test: _AlphaTest | None):
+    """Z-test the pixels of spans start..stop into the flat (H*W,) ``keys`` (fragments
+    ``test`` refuses left out).
 
     A key packs the float32 depth value (order-preserving bits, nearest smallest) above
     the triangle index: nearest depth wins, then the lowest face index."""
     row, pos = expand(sp.n[start:stop], start)
     pix = sp.pix0.take(row) + pos
+    if test is not None:
+        ok = np.flatnonzero(test(sp.k.take(row), pix))
+        row, pos, pix = row.take(ok), pos.take(ok), pix.take(ok)
     value = sp.p.take(row) * pos.astype(np.float32) + sp.value0.take(row)
     value = np.maximum(value, np.float32(1e-30), out=value)  # rounding must not flip the sign
     order = value.view(np.int32)  # positive floats order like their bit patterns
@@ -227,6 +267,14 @@ def _z_test(tri: _Triangles, sp: _Spans, start: int, stop: int, keys: np.ndarray
         order = _INF32_BITS - order
     key = (order.astype(np.int64) << 32) | sp.k.take(row)
     np.minimum.at(keys, pix, key)
+
+
+def _weights(tri: _Triangles, k: np.ndarray, pix: np.ndarray, width: int) -> np.ndarray:
+    """(3, M) float32 barycentric weights of the flat pixels ``pix`` on triangles ``k``."""
+    x, y = (pix % width).astype(np.float64), (pix // width).astype(np.float64)
+    weight = np.maximum(tri.u.take(k, 1) * x + tri.v.take(k, 1) * y + tri.w.take(k, 1), 0)
+    weight /= np.maximum(np.add.reduce(weight), 1e-300)
+    return weight.astype(np.float32)
 
 
 def _fragments(tri: _Triangles | None, keys: np.ndarray, width: int, height: int) -> Fragments:
@@ -243,10 +291,7 @@ def _fragments(tri: _Triangles | None, keys: np.ndarray, width: int, height: int
         k = key & 0xFFFFFFFF
         order = (key >> 32).astype(np.int32)
         value = (_INF32_BITS - order if tri.perspective else order).view(np.float32)
-        x, y = (pix % width).astype(np.float64), (pix // width).astype(np.float64)
-        weight = np.maximum(tri.u.take(k, 1) * x + tri.v.take(k, 1) * y + tri.w.take(k, 1), 0)
-        weight /= np.maximum(np.add.reduce(weight), 1e-300)
         face[pix] = tri.face.take(k)
-        bary[pix] = weight.T
+        bary[pix] = _weights(tri, k, pix, width).T
         depth[pix] = 1 / value if tri.perspective else value
     return Fragments(face.reshape(height, width), bary.reshape(height, width, 3), depth.reshape(height, width))

@@ -22,6 +22,18 @@ def as_rgb01(color) -> np.ndarray:
     return (c / 255.0 if np.issubdtype(c.dtype, np.integer) else c).astype(np.float32)
 
 
+def srgb_to_linear(color) -> np.ndarray:
+    """(..., 3) sRGB colours (integers 0..255, floats 0..1) -> float64 linear 0..1."""
+    c = as_rgb01(color).astype(np.float64)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(color) -> np.ndarray:
+    """(..., 3) float linear 0..1 -> float64 sRGB 0..1 (clipped to 0..1 first)."""
+    c = np.clip(np.asarray(color, np.float64), 0, 1)
+    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
+
+
 def sample_bilinear(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """Bilinearly sample an (H, W, C) image at (N, 2) OBJ texture coordinates.
 

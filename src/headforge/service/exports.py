@@ -19,6 +19,7 @@ from headforge.avatar import Avatar
 from headforge.emotion import EMOTIONS, with_emotions
 from headforge.emotion.mapping import intensity_vector
 from headforge.export.gltf import glb_bytes
+from headforge.hair.cards import DEFAULT_BUDGET, card_budget
 from headforge.hair.strands import Hairstyle
 from headforge.service import hair as hair_styles
 from headforge.service.errors import NotReadyError
@@ -31,19 +32,22 @@ from headforge.service.storage import Store
 class ExportSpec:
     """emotions: {name: intensity} (validated, zeros dropped); hair: auto, none or a style id;
     keep_expression: start from the photo's expression (False: neutral); max_strands: at most
-    this many hair strands in the GLB (None: all)."""
+    this many hair strands in the GLB (None: all); hair_cards: the budget of the GLB's hair
+    cards, "web" or "high" (:data:`headforge.hair.cards.BUDGETS`)."""
 
     emotions: dict[str, float]
     hair: str
     keep_expression: bool
     max_strands: int | None = None
+    hair_cards: str = DEFAULT_BUDGET
 
     @classmethod
     def make(cls, emotions: dict[str, float], hair: str, keep_expression: bool,
-             max_strands: int | None = None) -> ExportSpec:
+             max_strands: int | None = None, hair_cards: str = DEFAULT_BUDGET) -> ExportSpec:
         x = intensity_vector(emotions)  # raises EmotionError
         clean = {name: round(float(v), 4) for name, v in zip(EMOTIONS, x) if v > 0}
-        return cls(clean, hair_styles.check_choice(hair), keep_expression, max_strands)
+        card_budget(hair_cards)  # raises ValueError
+        return cls(clean, hair_styles.check_choice(hair), keep_expression, max_strands, hair_cards)
 
     @property
     def id(self) -> str:
@@ -60,7 +64,7 @@ def create_export(store: Store, job_id: str, spec: ExportSpec) -> str:
             avatar = dataclasses.replace(avatar, hair=_thinned(avatar.hair, spec.max_strands))
         store.put(export_key(job_id, spec.id, "spec.json"), json.dumps(asdict(spec)).encode())
         worn = textures.albedo if avatar.worn_albedo() is avatar.albedo else None  # stored bare: painted under hair
-        store.put(key, glb_bytes(avatar, worn, textures.normal))
+        store.put(key, glb_bytes(avatar, worn, textures.normal, spec.hair_cards))
     return spec.id
 
 
@@ -73,7 +77,7 @@ def export_zip(store: Store, job_id: str, export_id: str) -> bytes | None:
         if raw is None:
             return None
         avatar, _ = _posed_head(store, job_id, ExportSpec(**json.loads(raw)), preview=True)
-        data = zip_bytes(avatar)
+        data = zip_bytes(avatar, spec.hair_cards)
         store.put(key, data)
     return data
 

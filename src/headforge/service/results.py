@@ -32,10 +32,10 @@ class Textures:
     preview: bytes | None
 
 
-def zip_bytes(avatar: Avatar) -> bytes:
+def zip_bytes(avatar: Avatar, hair_budget: str = "web") -> bytes:
     """The avatar zip exactly as :func:`headforge.export.package.write_zip` writes it."""
     with tempfile.TemporaryDirectory(prefix="headforge-zip-") as folder:
-        return write_zip(avatar, Path(folder) / "avatar.zip").read_bytes()
+        return write_zip(avatar, Path(folder) / "avatar.zip", hair_budget).read_bytes()
 
 
 def zip_members(data: bytes, *names: str) -> dict[str, bytes]:

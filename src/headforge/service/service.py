@@ -178,15 +178,18 @@ class AvatarService:
     # --- re-exports -------------------------------------------------------------------------
 
     def create_export(self, job_id: str, client: Client, emotions: dict[str, float], hair: str | None,
-                      keep_expression: bool | None, max_strands: int | None = None) -> str:
+                      keep_expression: bool | None, max_strands: int | None = None,
+                      hair_cards: str = "web") -> str:
         """The export id of the job's head with ``emotions`` and ``hair`` (None: as the job asked);
-        ``max_strands`` thins the GLB's hair for a light preview."""
+        ``max_strands`` thins the GLB's hair for a light preview; ``hair_cards``: the budget of
+        its hair cards ("web" or "high")."""
         job = self._done_job(job_id, client)
         spec = ExportSpec.make(
             emotions,
             job.options["hair"] if hair is None else hair,
             job.options["keep_expression"] if keep_expression is None else keep_expression,
             max_strands,
+            hair_cards,
         )
         return create_export(self.store, job.id, spec)
 

@@ -135,7 +135,7 @@ def get_params(job_id: str, service: ServiceDep, client: ClientDep) -> Response:
 def create_export(job_id: str, body: ExportRequest, service: ServiceDep, client: ClientDep) -> ExportCreated:
     service.check_rate(client)
     export_id = service.create_export(job_id, client, body.emotions, body.hair, body.keep_expression,
-                                      body.max_strands)
+                                      body.max_strands, body.hair_cards)
     url = f"{API}/jobs/{job_id}/exports/{export_id}"
     return ExportCreated(id=export_id, glb=f"{url}/avatar.glb", zip=f"{url}/avatar.zip")
 

@@ -80,6 +80,8 @@ class ExportRequest(BaseModel):
     keep_expression: bool | None = Field(None, description="start from the photo's expression; unset: as the job")
     max_strands: int | None = Field(None, ge=1, description="at most this many hair strands in the GLB, for a "
                                                             "light on-screen preview; the zip keeps them all")
+    hair_cards: Literal["web", "high"] = Field("web", description="the GLB's hair cards: web (at most 60k "
+                                               "triangles) or high (at most 300k)")
 
 
 class ExportCreated(BaseModel):
