@@ -164,21 +164,3 @@ def test_preview_draws_the_parts(avatar):
     bare = avatar_view(dataclasses.replace(avatar, bust=False), 0.0)
     assert (np.abs(with_parts.astype(int) - bare).sum(-1) > 30).mean() > 0.02  # the bust shows below the head
 
-
-def test_long_hair_rests_on_the_shoulders():
-    from headforge.hair.collision import MARGIN, HeadShape, settle
-    from headforge.hair.reference import reference_head
-
-    ref = reference_head()
-    collider = ref.collider
-    # A lock falling straight down beside the neck, through where the shoulder is.
-    y = np.linspace(-0.08, -0.30, 45)
-    lock = np.stack([np.full_like(y, 0.11), y, np.full_like(y, -0.01)], axis=1)[None]
-    assert collider.signed_distance(lock.reshape(-1, 3)).min() < -0.02  # it passes through the shoulder
-    lengths = np.linalg.norm(np.diff(lock, axis=1), axis=2)
-    settled, _ = settle(lock, HeadShape(collider, collider.rest), collider.sample_ids(lock), MARGIN, lengths)
-    assert collider.signed_distance(settled.reshape(-1, 3)).min() > 0.5 * MARGIN
-    lifted = settled[0, :, 1] > lock[0, :, 1] + 0.005
-    assert lifted.any() or (np.abs(settled[0, :, 0]) > 0.12).any()  # it lies on the shoulder, not through it
-    # A fitted head's collision body has its bust too.
-    assert len(ref.collision_vertices(ref.vertices)) == collider.surface.n_vertices

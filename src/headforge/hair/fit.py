@@ -35,7 +35,7 @@ def fit_hairstyle(style: Hairstyle, head: ReferenceHead, vertices: np.ndarray) -
     the same topology in the head frame. Returns a new Hairstyle on ``vertices``."""
     if style.count == 0:
         return style
-    target = head.collision_vertices(vertices)  # the head and its bust: hair rests on the shoulders
+    target = np.asarray(vertices, np.float64)
     collider = head.collider
     shape = HeadShape(collider, collider.surface.samples(target))
     roots, _ = root_points(target, head.faces, style.root_face, style.root_bary)

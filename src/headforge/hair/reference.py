@@ -1,9 +1,5 @@
 """The reference head that hairstyles are made and stored on: the default head model's
-template (head frame, metres), its scalp faces and its collision grid (cached on disk).
-
-The collision body is the head with the bust below it (neck, shoulders, upper chest:
-:mod:`headforge.headmodel.parts`), so long hair rests on the shoulders: its vertices are the
-head's followed by the bust's (:meth:`ReferenceHead.collision_vertices`)."""
+template (head frame, metres), its scalp faces and its collision grid (cached on disk)."""
 from __future__ import annotations
 
 import hashlib
@@ -17,25 +13,18 @@ import numpy as np
 from headforge.hair.collision import ClosedSurface, Collider
 from headforge.hair.scalp import scalp_faces
 from headforge.headmodel.anny_head import HeadModel, load_head_model
-from headforge.headmodel.parts import carry_bust, load_parts
 from headforge.paths import cache_dir
 
 
 @dataclass
 class ReferenceHead:
     """vertices: (V, 3) float64 template; faces: (F, 3) int32; scalp: (K,) int32 scalp face
-    ids; collider: the collision grid of the template with its bust."""
+    ids; collider: the collision grid of the template."""
 
     vertices: np.ndarray
     faces: np.ndarray
     scalp: np.ndarray
     collider: Collider
-
-    def collision_vertices(self, vertices: np.ndarray) -> np.ndarray:
-        """(V + B, 3) float64: a head of this topology, (V, 3) ``vertices``, followed by its
-        bust (carried along by the neck), the vertices the collider's surface is made of."""
-        vertices = np.asarray(vertices, np.float64)
-        return np.concatenate([vertices, carry_bust(load_parts(), self.vertices, vertices)])
 
 
 @lru_cache(maxsize=1)
@@ -46,10 +35,8 @@ def reference_head() -> ReferenceHead:
 
 def make_reference_head(model: HeadModel) -> ReferenceHead:
     vertices = np.asarray(model.template, np.float64)
-    parts = load_parts()
-    body = np.concatenate([vertices, parts.bust_vertices.astype(np.float64)])
     return ReferenceHead(vertices, model.faces, scalp_faces(vertices, model.faces),
-                         _cached_collider(body, np.concatenate([model.faces, parts.bust_faces])))
+                         _cached_collider(vertices, model.faces))
 
 
 def _cached_collider(vertices: np.ndarray, faces: np.ndarray) -> Collider:
