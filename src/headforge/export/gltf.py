@@ -356,7 +356,7 @@ def glb_bytes(
         encode_png(avatar.worn_albedo()) if albedo_png is None else albedo_png,
         encode_png(avatar.normal_map) if normal_png is None else normal_png,
         parts,
-        None if parts is None else encode_png(parts.atlas),
+        None if parts is None else _atlas_png(parts.atlas),
     )
     if parts is not None:  # the parts' atlas is the head's last texture
         add_parts(builder, parts, dict(zip(avatar.mesh.morph_names, map(float, avatar.expression))),
@@ -364,6 +364,19 @@ def glb_bytes(
     if avatar.hair is not None and avatar.hair.count:
         add_hair(builder, avatar.hair, card_budget(hair_budget))
     return builder.to_bytes()
+
+
+_atlas_pngs: dict[int, tuple[np.ndarray, bytes]] = {}
+
+
+def _atlas_png(atlas: np.ndarray) -> bytes:
+    """The parts' atlas as PNG, encoded once per (shared, read-only) atlas array."""
+    held = _atlas_pngs.get(id(atlas))
+    if held is None or held[0] is not atlas:
+        if len(_atlas_pngs) > 16:
+            _atlas_pngs.clear()
+        held = _atlas_pngs[id(atlas)] = (atlas, encode_png(atlas))
+    return held[1]
 
 
 def parse_glb(data: bytes) -> GlbBuilder:

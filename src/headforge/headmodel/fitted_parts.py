@@ -26,7 +26,6 @@ from headforge.headmodel import parts_atlas as atlas
 
 EYE_RINGS, EYE_SEGMENTS = 18, 32
 EYE_BACK_ANGLE = np.radians(165.0)  # the eyeball sphere stops here (a hole at the back, inside the head)
-TOP_COLOR = np.array([62, 74, 96], np.uint8)  # a plain navy cotton
 NECK_BAND_M = 0.03  # the skin tone is the median albedo of the head's lowest 3 cm of neck
 MOVE_EPS_M = 1e-5
 # anny's helpers sit the upper incisors' edge level with the lips' contact line and the tongue
@@ -146,7 +145,7 @@ def skin_tone(mesh: HeadMesh, albedo: np.ndarray) -> np.ndarray:
     low = mesh.vertices[:, 1].min() + NECK_BAND_M
     faces = np.flatnonzero((mesh.vertices[mesh.faces][:, :, 1] < low).all(1))
     if not len(faces):
-        return np.array([200, 160, 140], np.uint8)
+        return atlas.DEFAULT_SKIN
     uv = mesh.uvs[mesh.face_uvs[faces]].reshape(-1, 2)
     return np.clip(np.median(sample_bilinear(albedo, uv), axis=0), 0, 255).astype(np.uint8)
 
@@ -190,7 +189,7 @@ def head_parts(mesh: HeadMesh, albedo: np.ndarray, iris: np.ndarray | None = Non
     cavity = np.flatnonzero(model.cavity_faces)
     skin_faces = np.flatnonzero(~model.cavity_faces & ~model.helper_faces)
     return HeadParts(skin_faces, cavity, _cavity_uvs(mesh.vertices, mesh.faces[cavity]), parts,
-                     atlas.parts_atlas(iris, skin_tone(mesh, albedo), TOP_COLOR))
+                     atlas.parts_atlas(iris, skin_tone(mesh, albedo)))
 
 
 def _tongue_faces(mesh: HeadMesh, tongue: np.ndarray) -> np.ndarray:
@@ -255,8 +254,6 @@ def scene(avatar: Avatar, expression: np.ndarray | None = None, albedo: np.ndarr
     """The avatar (posed by the (52,) ``expression``, default its own) with its parts, for
     :func:`headforge.render.render_mesh`; ``albedo`` defaults to ``avatar.worn_albedo()``.
     Without parts: the head alone."""
-    import cv2
-
     m = avatar.mesh
     weights = avatar.expression if expression is None else expression
     albedo = avatar.worn_albedo() if albedo is None else albedo
@@ -264,7 +261,6 @@ def scene(avatar: Avatar, expression: np.ndarray | None = None, albedo: np.ndarr
     hp = avatar_parts(avatar)
     if hp is None:
         return Scene(posed, m.faces, m.uvs, m.face_uvs, albedo, avatar.normal_map)
-    size = albedo.shape[1]
     by_name = dict(zip(m.morph_names, np.asarray(weights, np.float64)))
     skin_uv = np.column_stack([m.uvs[:, 0], 0.5 + 0.5 * m.uvs[:, 1]])
     vertices, faces, uvs, face_uvs = [posed], [m.faces[hp.skin_faces]], [skin_uv], [m.face_uvs[hp.skin_faces]]
@@ -281,8 +277,25 @@ def scene(avatar: Avatar, expression: np.ndarray | None = None, albedo: np.ndarr
         face_uvs.append(part.faces + n_t)
         n_v += len(part.vertices)
         n_t += len(part.uvs)
-    parts_img = cv2.resize(hp.atlas, (size, size), interpolation=cv2.INTER_LINEAR)
-    flat = np.broadcast_to(np.array([128, 128, 255], np.uint8), (size, size, 3))
-    normal = cv2.resize(avatar.normal_map, (size, size)) if avatar.normal_map.shape[1] != size else avatar.normal_map
+    texture, normal = _stacked(albedo, avatar.normal_map, hp.atlas)
     return Scene(np.concatenate(vertices), np.concatenate(faces), np.concatenate(uvs).astype(np.float32),
-                 np.concatenate(face_uvs), np.concatenate([albedo, parts_img]), np.concatenate([normal, flat]))
+                 np.concatenate(face_uvs), texture, normal)
+
+
+_stack_cache: list = []  # [(albedo, normal_map, atlas), (texture, normal)]: the last avatar's, by identity
+
+
+def _stacked(albedo: np.ndarray, normal_map: np.ndarray, parts_atlas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(2S, S, 3) texture and normal map: the head's above the parts' atlas (resized to S) and a
+    flat normal; the last result is reused while the same arrays come in (one preview's views)."""
+    import cv2
+
+    if _stack_cache and all(a is b for a, b in zip(_stack_cache[0], (albedo, normal_map, parts_atlas))):
+        return _stack_cache[1]
+    size = albedo.shape[1]
+    parts_img = cv2.resize(parts_atlas, (size, size), interpolation=cv2.INTER_LINEAR)
+    flat = np.broadcast_to(np.array([128, 128, 255], np.uint8), (size, size, 3))
+    normal = cv2.resize(normal_map, (size, size)) if normal_map.shape[1] != size else normal_map
+    result = (np.concatenate([albedo, parts_img]), np.concatenate([normal, flat]))
+    _stack_cache[:] = [(albedo, normal_map, parts_atlas), result]
+    return result

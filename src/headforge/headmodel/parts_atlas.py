@@ -17,6 +17,8 @@ The photo's iris colour is read by :func:`iris_color` from mediapipe's iris land
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 ATLAS_SIZE = 512
@@ -36,6 +38,8 @@ PUPIL_HALF_ANGLE = np.radians(7.5)
 IRIS_RHO = 0.5 * (IRIS_HALF_ANGLE / np.pi) ** EYE_POWER
 PUPIL_RHO = 0.5 * (PUPIL_HALF_ANGLE / np.pi) ** EYE_POWER
 DEFAULT_IRIS = np.array([92, 70, 52], np.uint8)  # brown, when the photo gives no iris
+DEFAULT_SKIN = np.array([200, 160, 140], np.uint8)
+DEFAULT_TOP = np.array([62, 74, 96], np.uint8)  # a plain navy cotton
 ENAMEL = np.array([232, 226, 208])
 GUM = np.array([196, 104, 110])
 TONGUE_PINK = np.array([190, 96, 100])
@@ -79,10 +83,19 @@ def _grid(region, size: int) -> tuple[slice, slice, np.ndarray, np.ndarray]:
 
 def parts_atlas(iris: np.ndarray | None = None, skin: np.ndarray | None = None,
                 top: np.ndarray | None = None, size: int = ATLAS_SIZE) -> np.ndarray:
-    """(size, size, 3) uint8 atlas; ``iris``, ``skin``, ``top``: (3,) sRGB uint8 colours."""
+    """(size, size, 3) uint8 atlas (read-only, shared: painted once per set of colours);
+    ``iris``, ``skin``, ``top``: (3,) sRGB uint8 colours (None: the defaults)."""
+    def key(color, default):
+        return tuple(int(c) for c in (default if color is None else color))
+
+    return _painted(key(iris, DEFAULT_IRIS), key(skin, DEFAULT_SKIN), key(top, DEFAULT_TOP), size)
+
+
+@lru_cache(maxsize=16)
+def _painted(iris: tuple, skin: tuple, top: tuple, size: int) -> np.ndarray:
     rng = np.random.default_rng(7)
     img = np.zeros((size, size, 3), np.float64)
-    iris = DEFAULT_IRIS if iris is None else np.asarray(iris, np.float64)
+    iris = np.asarray(iris, np.float64)
 
     rows, cols, u, v = _grid(TEETH, size)
     edge = np.abs(((u * TEETH_PER_ROW) % 1.0) - 0.5) * 2  # 1 at a gap between two teeth
@@ -102,10 +115,10 @@ def parts_atlas(iris: np.ndarray | None = None, skin: np.ndarray | None = None,
     x, z = (u - 0.5) * BUST_SPAN_M[0], (v - 0.5) * BUST_SPAN_M[1]
     half_width, front, back = NECKLINE_M
     r = np.hypot(x / half_width, z / np.where(z > 0, front, back))  # 1 on the neckline
-    fabric = np.asarray(top if top is not None else (62, 74, 96), np.float64)
+    fabric = np.asarray(top, np.float64)
     hem = np.clip(1 - np.abs(r - 1 - HEM_M / half_width) * half_width / HEM_M, 0, 1)[..., None]
     cloth = fabric * (1 - 0.3 * hem) * (1 + 0.03 * rng.standard_normal(u.shape))[..., None]
-    img[rows, cols] = np.where((r < 1)[..., None], np.asarray(skin if skin is not None else (200, 160, 140)), cloth)
+    img[rows, cols] = np.where((r < 1)[..., None], np.asarray(skin, np.float64), cloth)
 
     rows, cols, u, v = _grid(EYE, size)
     dx, dy = u - 0.5, v - 0.5
@@ -118,7 +131,9 @@ def parts_atlas(iris: np.ndarray | None = None, skin: np.ndarray | None = None,
     out = np.where((rho < PUPIL_RHO)[..., None], 12.0, np.where((rho < IRIS_RHO)[..., None], iris_px, sclera))
     glint = np.exp(-(np.hypot(dx + 0.35 * IRIS_RHO, dy - 0.35 * IRIS_RHO) / (0.12 * IRIS_RHO)) ** 2)
     img[rows, cols] = out * (1 - glint[..., None]) + 255 * glint[..., None]
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    out.flags.writeable = False
+    return out
 
 
 def iris_color(photo: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray | None:
