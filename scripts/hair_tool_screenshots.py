@@ -1,7 +1,7 @@
 """Screenshots of the default avatars' hair in the project's preview and in Blender, for
 docs/hair_in_tools.md: skimage's astronaut and photos given on the command line.
 
-    python scripts/hair_tool_screenshots.py --out docs/hair_in_tools [PHOTO ...]
+    python scripts/hair_tool_screenshots.py --out DIR [--samples 12] [PHOTO ...]
 
 For each photo (reconstructed with the defaults: hair read from the photo) it writes
 ``<name>_preview.png`` (the CPU renderer: the hair cards over the head at -40, 0, +40
@@ -23,13 +23,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import skimage.data
+from PIL import Image
 
 import headforge
 from headforge.export.gltf import glb_bytes, parse_glb
 from headforge.export.preview import avatar_cards, avatar_view
 
 YAWS = (-40.0, 0.0, 40.0)  # left to right as in Blender's sheet: right40, front, left40
-SIZE = 240
+SIZE = 200
 BLENDER_VIEWS = ("right40", "front", "left40")
 
 
@@ -71,13 +72,14 @@ def main() -> None:
         for name in sources:
             rows = [np.concatenate([cv2.imread(str(shots / f"{name}_{v}_{s}.png")) for v in BLENDER_VIEWS], 1)
                     for s in ("hair", "bald")]
-            cv2.imwrite(str(out / f"{name}_blender.png"), np.concatenate(rows), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+            write_png(out / f"{name}_blender.png", np.concatenate(rows)[:, :, ::-1])
             figures[name]["blender"] = report[name]
     (out / "figures.json").write_text(json.dumps(figures, indent=2))
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
-    cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    """A small PNG for the docs: 128 colours (median cut), no metadata."""
+    Image.fromarray(np.ascontiguousarray(rgb)).quantize(128, Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
 if __name__ == "__main__":

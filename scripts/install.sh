@@ -9,17 +9,24 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   echo "headforge needs Python 3.11 (found: $("$PY" --version 2>&1))" >&2
   exit 1
 fi
-# Debian packages for the tests: redis-server (distributed mode), Chromium (browser) and
-# Blender with Debian's numpy (the GLB imported and rendered in a second tool).
+# Debian packages the tests need: redis-server (distributed mode), Chromium (browser), node with
+# npm (three.js build, the page's emotion evaluator), and Blender with Debian's numpy (the GLB
+# imported and rendered in a second tool). Under CI=true the tests needing redis-server,
+# Chromium or node fail when they are missing (tests/conftest.py), so a green CI means they ran.
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 [ -x /usr/bin/blender ] || missing+=(blender)
 [ -f /usr/lib/python3/dist-packages/numpy/__init__.py ] || missing+=(python3-numpy)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  elif [ "${CI:-}" = true ]; then
+    echo "error: ${missing[*]} missing and not installable here (not root, or no apt-get); under CI=true their tests would fail" >&2
+    exit 1
   else
     echo "note: ${missing[*]} not installed (as root: apt-get install ${missing[*]}); their tests are skipped" >&2
   fi
@@ -38,12 +45,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]
   .venv/bin/python -c 'import headforge, mediapipe, torch, anny' >/dev/null
   touch "$stamp"
 fi
-# three.js and MediaPipe's tasks-vision (the "Mirror me" tracker) for the web page, from npm,
+# three.js and MediaPipe's tasks-vision (the "Mirror me" tracker) for the web page, TalkingHead
+# and three-vrm for the client pages (static/clients/), from npm,
 # copied into src/headforge/web/static/vendor/ (not committed).
 web=src/headforge/web
 three=$web/static/vendor/three/build/three.module.js
 mediapipe=$web/static/vendor/mediapipe/vision_bundle.mjs
-if [ ! -f "$three" ] || [ ! -f "$mediapipe" ] || [ "$web/package-lock.json" -nt "$three" ] \
+talkinghead=$web/static/vendor/talkinghead/modules/talkinghead.mjs
+if [ ! -f "$three" ] || [ ! -f "$mediapipe" ] || [ ! -f "$talkinghead" ] || [ "$web/package-lock.json" -nt "$three" ] \
    || [ "$web/build-vendor.mjs" -nt "$three" ]; then
   (cd "$web" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 fi

@@ -19,7 +19,7 @@ from headforge.backends import registry
 from headforge.backends.flame import load_flame
 from headforge.backends.flame_files import derived_embedding_path
 from headforge.errors import HeadforgeError
-from headforge.headmodel.landmark_embedding import embed_by_rendering, head_colours
+from headforge.headmodel.landmark_embedding import embed_by_rendering, head_colors
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     eyes = flame.weights[:, 3:5].sum(1).numpy() > 0.5  # the eyeballs follow the eye joints
     eye_faces = eyes[f].all(1)
     try:
-        faces, bary = embed_by_rendering(v, f, head_colours(v, eyes), args.check,
+        faces, bary = embed_by_rendering(v, f, head_colors(v, eyes), args.check,
                                          skin_faces=~eye_faces, eye_faces=eye_faces)
     except HeadforgeError as e:
         raise SystemExit(f"error: mediapipe did not find every landmark on the renders of {model_file.name} ({e})")

@@ -15,7 +15,7 @@ import argparse
 import numpy as np
 
 from headforge.headmodel.anny_head import eyeball_vertices, load_head_model, mesh_components
-from headforge.headmodel.landmark_embedding import EMBEDDING_PATH, embed_by_rendering, head_colours
+from headforge.headmodel.landmark_embedding import EMBEDDING_PATH, embed_by_rendering, head_colors
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     v, f = model.template, model.faces
     parts = mesh_components(f, len(v))[f[:, 0]]  # per face: 0 skin, 1 mouth interior, 2-3 eyes
     eyes = eyeball_vertices(f, len(v))
-    faces, bary = embed_by_rendering(v, f, head_colours(v, eyes), args.check,
+    faces, bary = embed_by_rendering(v, f, head_colors(v, eyes), args.check,
                                      skin_faces=parts == 0, eye_faces=np.isin(parts, [2, 3]))
     np.savez_compressed(EMBEDDING_PATH, faces=faces, bary=bary)
     print(f"wrote {EMBEDDING_PATH}")

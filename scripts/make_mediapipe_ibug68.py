@@ -21,6 +21,7 @@ from headforge.errors import HeadforgeError
 from headforge.headmodel.anny_head import load_head_model
 from headforge.headmodel.landmark_embedding import load_landmark_embedding
 from headforge.io.image import load_photo
+from headforge.core.geometry import interpolate
 
 # iBUG points that are each other's mirror image (the rest lie on the mid-line).
 MIRROR_PAIRS = (
@@ -63,7 +64,7 @@ def main() -> None:
     cost = distances(args.photos).mean(0)  # (68, 478)
     head = load_head_model()
     faces, bary = load_landmark_embedding()
-    points = np.einsum("nkc,nk->nc", head.template[head.faces[faces]], bary)
+    points = interpolate(head.template, head.faces[faces], bary)
     flip = np.array([-1.0, 1.0, 1.0])
     table = cost.argmin(1)
     for a, b in MIRROR_PAIRS:

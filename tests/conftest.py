@@ -1,42 +1,77 @@
-"""Fixtures shared by the browser tests (test_browser.py, test_mirror.py): one real
-`headforge serve` for the whole session (Chromium's flags: webhelpers.CHROMIUM_ARGS)."""
+"""Test-wide fixtures.
+
+The system parts a test needs (redis-server, Chromium, node, tmpfs mounts): outside CI a test
+whose part is missing is skipped, with the reason. Under ``CI=true`` a missing redis-server,
+Chromium or node FAILS the test (scripts/install.sh installs them, so a green CI shows that
+those tests really ran); a tmpfs test may still skip, but only when the kernel refuses the
+mount. ``pytest -rs`` (the default options) lists every skip and its reason.
+
+The browser tests (test_browser.py, test_mirror.py) share one real `headforge serve` for the
+whole session (Chromium's flags: webhelpers.CHROMIUM_ARGS).
+"""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
 
-import httpx
 import pytest
 
 from webhelpers import CHROMIUM, CHROMIUM_ARGS
 
-from headforge.bench.serving import free_port
+from headforge.bench.serving import MountRefused, served, tmpfs
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(available: bool, part: str) -> None:
+    """Skip the test when ``part`` is missing, or fail it under CI=true."""
+    if available:
+        return
+    message = f"{part} is not installed (scripts/install.sh installs it)"
+    if IN_CI:
+        pytest.fail(f"{message}; under CI=true a test may not skip for that", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def needs_redis() -> None:
+    need(shutil.which("redis-server") is not None, "redis-server")
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """URL of a `headforge serve` on 127.0.0.1 with one worker, ready."""
-    port = free_port()
-    env = {**os.environ, "HEADFORGE_DATA_DIR": str(tmp_path_factory.mktemp("hfdata")), "HEADFORGE_WORKERS": "1"}
-    log = open(tmp_path_factory.mktemp("log") / "serve.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "headforge.cli", "serve", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None, "headforge serve exited"
-        try:
-            if httpx.get(f"{url}/api/v1/ready").json()["ready"]:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "headforge serve did not become ready"
-        time.sleep(0.25)
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+def chromium_installed() -> None:
+    """Used through webhelpers.needs_chromium; session-scoped, so it runs before the browser."""
+    need(CHROMIUM.exists(), "Debian's chromium (/usr/bin/chromium)")
+
+
+@pytest.fixture(scope="module")
+def needs_node() -> None:
+    need(shutil.which("node") is not None, "node")
+
+
+@contextmanager
+def mounted_tmpfs(size: str, folder: Path | None = None, mode: str = "0700"):
+    """:func:`headforge.bench.serving.tmpfs` for a test: skipped (also under CI) only when the
+    kernel refuses the mount; any other failure is a test error."""
+    try:
+        mount = tmpfs(size, folder, mode)
+        path = mount.__enter__()
+    except MountRefused as e:
+        pytest.skip(str(e))
+    try:
+        yield path
+    finally:
+        mount.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def server():
+    """URL of a `headforge serve` on 127.0.0.1 with one worker, ready (the harness's
+    :func:`headforge.bench.serving.served`, as the benchmarks start it)."""
+    with served(1) as running:
+        yield running.url.removesuffix("/api/v1")
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,8 @@ from scipy.spatial import cKDTree
 
 from headforge.backends.flame_files import MEDIAPIPE_IBUG68
 from headforge.headmodel.anny_head import eyeball_vertices, load_head_model
-from headforge.headmodel.landmark_embedding import closest_surface_points, load_landmark_embedding
+from headforge.headmodel.landmark_embedding import load_landmark_embedding
+from headforge.core.geometry import closest_points, interpolate
 
 CENTRE = np.array([0.0, -0.01, -0.005])  # head frame: the blob's centre
 FILE_OFFSET = np.array([0.0, 0.03, 0.01])  # the files' own origin differs from headforge's, as FLAME's does
@@ -193,9 +194,8 @@ def flame_arrays(rng: np.random.Generator) -> dict:
 
     mesh = trimesh.Trimesh(head, faces[faces[:, 0] < n_head], process=False)
     a_faces, a_bary = load_landmark_embedding()
-    anny_points = np.einsum("nkc,nk->nc", anny.template[anny.faces[a_faces]], a_bary)[MEDIAPIPE_IBUG68]
-    lmk_faces, closest = closest_surface_points(mesh, anny_points.astype(np.float64))
-    lmk_bary = trimesh.triangles.points_to_barycentric(mesh.triangles[lmk_faces], closest)
+    anny_points = interpolate(anny.template, anny.faces[a_faces], a_bary)[MEDIAPIPE_IBUG68]
+    lmk_faces, lmk_bary, _ = closest_points(mesh.vertices, mesh.faces, anny_points.astype(np.float64))
     return {
         "v_template": vertices + FILE_OFFSET,
         "shapedirs": shapedirs,

@@ -32,6 +32,7 @@ from headforge.export.package import ENTRY_NAMES
 from headforge.headmodel.anny_head import cache_path
 from headforge.paths import cache_dir
 from headforge.pipeline import Options, Reconstructor
+from headforge.export.package import write_zip
 
 ASTRONAUT = skimage.data.astronaut()
 # Every avatar zip's files (a zip with hair adds the hair's own).
@@ -84,7 +85,7 @@ def reconstructors(models):
 @pytest.fixture(scope="module")
 def flame_zip(reconstructors, tmp_path_factory):
     avatar = reconstructors["flame"](ASTRONAUT, Options(texture_size=512))
-    return avatar, avatar.save_zip(tmp_path_factory.mktemp("zip") / "flame.zip")
+    return avatar, write_zip(avatar, tmp_path_factory.mktemp("zip") / "flame.zip")
 
 
 # --- registry ----------------------------------------------------------------------------------
@@ -298,7 +299,7 @@ def test_flame_avatar_zip_is_complete(flame_zip, tmp_path):
 def test_deca_and_emoca_avatars(reconstructors, face, tmp_path):
     for name in ("deca", "emoca"):
         avatar = reconstructors[name](ASTRONAUT, Options(texture_size=512, keep_expression=False, hair="none"))
-        with zipfile.ZipFile(avatar.save_zip(tmp_path / f"{name}.zip")) as z:
+        with zipfile.ZipFile(write_zip(avatar, tmp_path / f"{name}.zip")) as z:
             assert set(z.namelist()) == ZIP_NAMES
             params = json.loads(z.read("params.json"))
             (tmp_path / f"{name}.glb").write_bytes(z.read("avatar.glb"))

@@ -13,13 +13,14 @@ import pytest
 import trimesh
 from PIL import Image
 
-from headforge.avatar import Avatar, HeadMesh
+from headforge.core.avatar import Avatar, HeadMesh
 from headforge.export import package
 from headforge.export.geometry import split_uv_seams, tangents
 from headforge.render.shading import vertex_normals
 from headforge.export.gltf import glb_bytes, write_glb
 from headforge.headmodel.fitted_parts import avatar_parts
 from headforge.export.obj import write_obj
+from headforge.export.package import write_zip
 
 ARKIT_NAMES = [
     "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
@@ -317,7 +318,7 @@ def test_obj(sphere_avatar, tmp_path):
 
 
 def test_zip_contents(sphere_avatar, tmp_path):
-    path = sphere_avatar.save_zip(tmp_path / "avatar.zip")
+    path = write_zip(sphere_avatar, tmp_path / "avatar.zip")
     assert path == tmp_path / "avatar.zip"
     assert [p.name for p in tmp_path.iterdir()] == ["avatar.zip"]
     with zipfile.ZipFile(path) as archive:
@@ -344,10 +345,10 @@ def test_zip_contents(sphere_avatar, tmp_path):
 def test_zip_bad_params_leaves_nothing(sphere_avatar, tmp_path):
     sphere_avatar.params = {"fit": object()}
     with pytest.raises(TypeError, match="object"):
-        sphere_avatar.save_zip(tmp_path / "avatar.zip")
+        write_zip(sphere_avatar, tmp_path / "avatar.zip")
     sphere_avatar.params = {"loss": np.float32("nan")}
     with pytest.raises(ValueError):
-        sphere_avatar.save_zip(tmp_path / "avatar.zip")
+        write_zip(sphere_avatar, tmp_path / "avatar.zip")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -411,7 +412,7 @@ def test_real_head_export(tmp_path):
         morph_deltas=to_head_frame(model.blendshapes[74 : 74 + 52]).astype(np.float32),
     )
     avatar = make_avatar(mesh, size=128)
-    path = avatar.save_zip(tmp_path / "head.zip")
+    path = write_zip(avatar, tmp_path / "head.zip")
     with zipfile.ZipFile(path) as archive:
         assert set(archive.namelist()) == ZIP_NAMES
         archive.extractall(tmp_path / "out")

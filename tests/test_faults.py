@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from webhelpers import astronaut_jpeg, stop_processes, wait_for_job
+from conftest import mounted_tmpfs, need
+from webhelpers import stop_processes, wait_for_job
 
-from headforge.bench.serving import RedisServer, start_worker
+from headforge.bench.serving import RedisServer, astronaut_jpeg, start_worker
 
 from headforge.service.config import Settings
 from headforge.service.errors import StorageFullError
@@ -95,15 +96,8 @@ def small_disk(limited):
     """A 2 MB tmpfs mounted over the store's folder while the gateway runs: uploads fit, results
     do not. Skipped where mounting is not permitted."""
     client, data_dir = limited
-    files = data_dir / "files"
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(files)],
-                           capture_output=True, text=True) if shutil.which("mount") else None
-    if mount is None or mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip() if mount else 'no mount command'}")
-    try:
+    with mounted_tmpfs("2m", data_dir / "files") as files:
         yield client, files
-    finally:
-        subprocess.run(["umount", "-l", str(files)], check=True)
 
 
 def test_results_that_do_not_fit_fail_the_job_and_leave_nothing(small_disk):
@@ -188,8 +182,7 @@ def test_a_job_over_its_time_limit_fails_and_the_worker_lives_on(tmp_path):
 @pytest.fixture(scope="module")
 def celery(tmp_path_factory):
     """A persistent redis-server, one `headforge worker` (its jobs within MEMORY_MB) and a gateway."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (scripts/install.sh installs it)")
+    need(shutil.which("redis-server") is not None, "redis-server")
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     log = tmp_path_factory.mktemp("worker") / "worker.log"
@@ -278,11 +271,7 @@ def test_a_full_disk_under_the_job_database_refuses_new_jobs_with_a_code(tmp_pat
     HTTP), the jobs already recorded can still be read."""
     folder = tmp_path / "db"
     folder.mkdir()
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
-                           capture_output=True, text=True) if shutil.which("mount") else None
-    if mount is None or mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip() if mount else 'no mount command'}")
-    try:
+    with mounted_tmpfs("1m", folder, mode="0755"):
         jobs = JobStore(folder / "jobs.sqlite3")
         jobs.add(Job(id="kept", backend="anny", options={}))
         with open(folder / "filler", "wb", buffering=0) as f, pytest.raises(OSError):
@@ -294,5 +283,3 @@ def test_a_full_disk_under_the_job_database_refuses_new_jobs_with_a_code(tmp_pat
         assert info.value.status == 507
         assert jobs.get("kept").state == "queued"
         jobs.close()
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from headforge.emotion.mapping import EMOTIONS, parse_emotions
 from headforge.errors import HeadforgeError
-from headforge.hair.formats import read_hair, read_usc
+from headforge.core.strand_formats import read_hair, read_usc
 from headforge.io.image import load_photo
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

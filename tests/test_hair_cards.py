@@ -19,11 +19,12 @@ import headforge
 from headforge.emotion import with_emotions
 from headforge.export.gltf import glb_bytes, parse_glb
 from headforge.hair.cards import BUDGETS, CardBudget, build_cards, card_budget, strand_texture
-from headforge.hair.strands import Hairstyle
-from headforge.hair.tryon import tryon_zip
+from headforge.core.strands import Hairstyle
+from headforge.tryon import tryon_zip
 from headforge.render import render_mesh, render_strands
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.cards import render_cards
+from headforge.export.package import write_zip
 
 CLIENTS = Path(__file__).parent / "clients"
 
@@ -216,7 +217,7 @@ def validate(paths: list[Path]) -> list[dict]:
 
 
 def test_gltf_validator_finds_no_error_or_warning(astronaut, tmp_path):
-    zipped = astronaut.save_zip(tmp_path / "avatar.zip")
+    zipped = write_zip(astronaut, tmp_path / "avatar.zip")
     tried = tryon_zip(zipped, "long_curly", tmp_path / "curly.zip")
     assert tried.hair.count >= 10_000
     with zipfile.ZipFile(tmp_path / "curly.zip") as z:

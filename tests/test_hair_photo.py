@@ -28,7 +28,8 @@ from headforge.hairphoto.styles import CLASS_HEADS, LENGTH_CLASSES, decode, enco
 from headforge.hairphoto.synth import NECK_TOP, Torso, drape_on_torso, make_samples
 from headforge.pipeline import Options, default_reconstructor
 from headforge.render import render_mesh
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
+from headforge.texture.scalp import worn_albedo
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def astronaut():
     return img, landmarks, PersonSegmenter()
 
 
-def composite(img, landmarks, colour, stripes: bool, period: float = 5.0):
+def composite(img, landmarks, color, stripes: bool, period: float = 5.0):
     """The astronaut with a painted hair cap of known shape over (and well beyond) her own hair:
     an ellipse around the top of the head down to the ears, the face oval cut out. Returns
     the crop, its landmarks, the valid area and the known hair (all in the crop)."""
@@ -53,7 +54,7 @@ def composite(img, landmarks, colour, stripes: bool, period: float = 5.0):
                                      400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21,
                                      54, 103, 67, 109]]).astype(np.int32)], 1)
     known = cap & (face == 0)
-    paint = np.broadcast_to(np.asarray(colour, np.float64), crop.shape).copy()
+    paint = np.broadcast_to(np.asarray(color, np.float64), crop.shape).copy()
     if stripes:  # strands: thin streaks along a fixed direction
         ys, xs = np.mgrid[0:crop.shape[0], 0:crop.shape[1]]
         paint *= (0.8 + 0.3 * np.sin(2 * np.pi * (xs + 0.3 * ys) / period))[..., None]
@@ -89,8 +90,8 @@ def test_mask_keeps_hair_over_the_shoulders_but_not_a_collar(astronaut):
     """Below the chin, hair coloured like the hair above is hair; a collar of another colour
     is not."""
     img, landmarks, segmenter = astronaut
-    colour = (70, 45, 30)
-    crop, lm, valid, known, alignment = composite(img, landmarks, colour, stripes=True)
+    color = (70, 45, 30)
+    crop, lm, valid, known, alignment = composite(img, landmarks, color, stripes=True)
     f = face_frame(lm, crop.shape[0])
     # Locks falling from the cap over her right shoulder (the image's left), a green collar on
     # the other side.
@@ -98,7 +99,7 @@ def test_mask_keeps_hair_over_the_shoulders_but_not_a_collar(astronaut):
     collar = (f.across > 0.45) & (f.across < 0.75) & (f.height < -0.1) & (f.height > -0.5)
     ys, xs = np.mgrid[0:crop.shape[0], 0:crop.shape[1]]
     streaks = (0.8 + 0.3 * np.sin(2 * np.pi * (xs + 0.3 * ys) / 5.0))[..., None]
-    crop[lock & ~known] = np.clip(np.asarray(colour) * streaks, 0, 255).astype(np.uint8)[lock & ~known]
+    crop[lock & ~known] = np.clip(np.asarray(color) * streaks, 0, 255).astype(np.uint8)[lock & ~known]
     crop[collar] = (40, 160, 60)
     painted = known | lock | collar
     photo = painted_back(img, crop, painted, alignment)
@@ -123,7 +124,7 @@ def test_mask_finds_blond_hair_in_a_grey_photo(astronaut):
     assert mask.hair[(f.ring < 0.9) & (f.height < f.brow)].mean() < 0.04
 
 
-def test_a_skin_coloured_crown_is_bald(astronaut):
+def test_a_skin_colored_crown_is_bald(astronaut):
     img, landmarks, segmenter = astronaut
     skin = np.median(img[int(landmarks[50][1]) - 3:int(landmarks[50][1]) + 3,
                          int(landmarks[50][0]) - 3:int(landmarks[50][0]) + 3].reshape(-1, 3), axis=0)
@@ -339,10 +340,10 @@ def test_hair_iou_does_not_score_hair_behind_the_body(astronaut, astronaut_avata
     assert after == pytest.approx(before, abs=0.01)
 
 
-def test_the_scalp_under_the_hair_is_painted_in_its_colour(astronaut_avatar):
+def test_the_scalp_under_the_hair_is_painted_in_its_color(astronaut_avatar):
     avatar = astronaut_avatar
     m = avatar.mesh
-    worn = avatar.worn_albedo()
+    worn = worn_albedo(avatar)
     size = worn.shape[0]
 
     def texel(vertex: int) -> tuple[int, int]:
@@ -352,10 +353,10 @@ def test_the_scalp_under_the_hair_is_painted_in_its_colour(astronaut_avatar):
 
     crown = [texel(v) for v in np.flatnonzero(m.vertices[:, 1] > 0.07)]  # the top of the head
     nose = texel(int(np.argmax(m.vertices[:, 2])))
-    root_colour = avatar.hair.color.astype(float) * 0.6
-    error = np.median([np.abs(worn[t].astype(float) - root_colour).max() for t in crown])
+    root_color = avatar.hair.color.astype(float) * 0.6
+    error = np.median([np.abs(worn[t].astype(float) - root_color).max() for t in crown])
     assert error < 0.1 * 255
     assert np.array_equal(worn[nose], avatar.albedo[nose])
     changed = np.any(worn != avatar.albedo, axis=2).mean()
     assert 0.02 < changed < 0.5
-    assert replace(avatar, hair=None).worn_albedo() is avatar.albedo
+    assert worn_albedo(replace(avatar, hair=None)) is avatar.albedo

@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from headforge.bench.corpus import EXPECTED, build, expected_code
-from headforge.bench.hardening import FAIL, PASS, SKIP, Row, http_cells, write_report
+from headforge.bench.hardening.corpus import http_cells
+from headforge.bench.hardening.report import FAIL, PASS, SKIP, Row, write_report
 from headforge.cli import main as cli_main
 from headforge.service.config import Settings
 from headforge.web.app import create_app

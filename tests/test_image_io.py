@@ -68,7 +68,7 @@ FORMATS = [
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_each_format_loads_with_source_colours(tmp_path, astronaut, fmt):
+def test_each_format_loads_with_source_colors(tmp_path, astronaut, fmt):
     path = write(tmp_path, f"photo.{fmt.lower()}", encode(Image.fromarray(astronaut), fmt))
     photo = load_photo(path)
     assert isinstance(photo, Photo)
@@ -147,7 +147,7 @@ def test_16_bit_png_scales_to_8_bit(tmp_path):
     assert np.all(photo.rgb[:, 64:] == 255)
 
 
-def test_cmyk_jpeg_has_right_colours(astronaut):
+def test_cmyk_jpeg_has_right_colors(astronaut):
     cmyk = Image.fromarray(astronaut).convert("CMYK")
     photo = load_photo(encode(cmyk, "JPEG", quality=95))
     assert photo.original_mode == "CMYK" and photo.rgb.shape == astronaut.shape

@@ -11,7 +11,8 @@ from PIL import Image, ImageOps, PngImagePlugin
 
 from headforge.errors import BadImageError, ImageTooLargeError, UnsupportedFormatError
 from headforge.io.image import load_photo
-from headforge.service.intake import accept_upload, upright
+from headforge.core.images import upright
+from headforge.service.intake import accept_upload
 
 SECRET = "SecretCam-1234"
 LIMITS = {"max_bytes": 20_000_000, "max_pixels": 25_000_000}

@@ -13,7 +13,7 @@ import headforge
 from headforge.export.gltf import glb_bytes
 from headforge.headmodel.fitted_parts import avatar_parts, scene
 from headforge.render import render_mesh
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.headmodel import parts_atlas
 from headforge.texture.trust import MOUTH_OPENING, mouth_opening
 

@@ -23,7 +23,7 @@ from headforge.texture.trust import FACE_OVAL
 @pytest.fixture(scope="module")
 def astronaut_zip(tmp_path_factory):
     avatar = headforge.reconstruct(skimage.data.astronaut())
-    path = avatar.save_zip(tmp_path_factory.mktemp("avatar") / "avatar.zip")
+    path = headforge.write_zip(avatar, tmp_path_factory.mktemp("avatar") / "avatar.zip")
     return avatar, path
 
 

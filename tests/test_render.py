@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import trimesh
 
+from headforge.core.camera import Camera
 from headforge.render import (
-    Camera,
     rasterize,
     rasterize_uv,
     render_mesh,

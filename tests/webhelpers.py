@@ -1,5 +1,6 @@
-"""Shared by the web tests: photos as uploads, polling a job, reading a GLB, free ports, a
-redis-server of their own, Debian's Chromium and its flags."""
+"""Shared by the web tests: photos as uploads, polling a job, reading a GLB, Debian's Chromium and
+its flags (the servers, Redis, workers, photos and mounts they stage are
+:mod:`headforge.bench.serving`'s)."""
 from __future__ import annotations
 
 import io
@@ -11,28 +12,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import skimage.data
 from PIL import Image
 
-from headforge.bench.serving import stop
+from headforge.bench.serving import astronaut_jpeg, stop  # noqa: F401 - astronaut_jpeg for the tests
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
     "--use-angle=swiftshader", "--enable-unsafe-swiftshader",  # WebGL on the CPU
+    "--autoplay-policy=no-user-gesture-required",  # TalkingHead's audio starts without a click
 ]
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (scripts/install.sh installs it)")
+# Skipped without Chromium, failed under CI=true (tests/conftest.py: chromium_installed).
+needs_chromium = pytest.mark.usefixtures("chromium_installed")
 
 
 def encoded(rgb: np.ndarray, fmt: str = "JPEG", **save) -> bytes:
     out = io.BytesIO()
     Image.fromarray(rgb).save(out, fmt, **save)
     return out.getvalue()
-
-
-def astronaut_jpeg() -> bytes:
-    return encoded(skimage.data.astronaut(), quality=92)
 
 
 def wait_for_job(get_status, timeout: float = 120.0, poll: float = 0.2) -> tuple[dict, list[dict]]:

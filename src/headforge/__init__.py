@@ -1,11 +1,10 @@
 """headforge: one portrait photo in, a textured, animatable 3D head avatar out.
 
     avatar = headforge.reconstruct("photo.jpg")
-    avatar.save_zip("avatar.zip")
+    headforge.write_zip(avatar, "avatar.zip")
 """
-__version__ = "0.1.0"
-
-from headforge.errors import HeadforgeError  # noqa: E402
+from headforge.errors import HeadforgeError
+from headforge.version import __version__
 
 
 def reconstruct(image, **options):
@@ -15,4 +14,11 @@ def reconstruct(image, **options):
     return _reconstruct(image, **options)
 
 
-__all__ = ["reconstruct", "HeadforgeError", "__version__"]
+def write_zip(avatar, path):
+    """See :func:`headforge.export.package.write_zip`: the avatar zip, written atomically."""
+    from headforge.export.package import write_zip as _write_zip
+
+    return _write_zip(avatar, path)
+
+
+__all__ = ["reconstruct", "write_zip", "HeadforgeError", "__version__"]

@@ -7,6 +7,7 @@
     headforge backends [--model-dir DIR]            # anny, flame, deca, emoca: ready or what is missing
     headforge setup --backend flame --model-dir DIR # derive a FLAME back-end's caches (ARKit table)
     headforge reconstruct photo.jpg --hairstyle bob_chin -o avatar.zip   # a stored hairstyle
+    headforge reconstruct photo.jpg --body full --body-shape gender=0.2 -o avatar.zip  # rigged body + VRM
     headforge tryon avatar.zip --hairstyle long_curly -o avatar_curly.zip # re-uses the fitted head
     headforge hairstyles list [--length long --curl curly --fringe yes --tied ponytail]
     headforge hairstyles build | sheet --out docs/hairstyles.png | import FILE.hair --name NAME
@@ -53,6 +54,9 @@ def _cmd_setup(args) -> int:
 
     if args.force or not is_current(database_path()):
         build_library()  # the hairstyle database, on every core
+    from headforge.body.model import build_cache as build_body_cache
+
+    build_body_cache()  # anny builds its full-body model data once (minutes cold)
     print(f"head model ready: {path}; hairstyles: {database_path()} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
@@ -85,13 +89,17 @@ def _cmd_backends(args) -> int:
 
 def _cmd_reconstruct(args) -> int:
     from headforge.emotion import parse_emotions
+    from headforge.export.package import write_zip
     from headforge.pipeline import Options, default_reconstructor
+
+    from headforge.body.fullbody import parse_body_shape
 
     emotions = parse_emotions(args.emotion)  # a bad name fails here, before any model loads
     options = Options(texture_size=args.texture_size, keep_expression=args.expression == "keep", emotions=emotions,
-                      hair=args.hairstyle or args.hair)
+                      hair=args.hairstyle or args.hair, body=args.body, body_shape=parse_body_shape(args.body_shape),
+                      licence=args.licence)
     avatar = default_reconstructor(args.backend, args.model_dir)(Path(args.photo), options)
-    out = avatar.save_zip(args.output, args.hair_cards)
+    out = write_zip(avatar, args.output, args.hair_cards)
     p = avatar.params
     print(
         f"wrote {out}: {p['detection']['face_count']} face(s) seen, landmark error "
@@ -104,7 +112,7 @@ def _cmd_reconstruct(args) -> int:
 def _cmd_tryon(args) -> int:
     import time
 
-    from headforge.hair.tryon import tryon_zip
+    from headforge.tryon import tryon_zip
 
     t0 = time.perf_counter()
     dressed = tryon_zip(args.avatar, args.hairstyle, args.output, hair_budget=args.hair_cards)
@@ -195,6 +203,19 @@ def _cmd_worker(args) -> int:
     return 0
 
 
+def _body_arguments(p) -> None:
+    """--body, --body-shape and --licence of ``reconstruct``."""
+    p.add_argument("--body", choices=("head", "full"), default="head",
+                   help="head (default): a head-only avatar; full: the head on a rigged, dressed body "
+                        "(Ready Player Me layout, plus avatar.vrm)")
+    p.add_argument("--body-shape", default="", metavar="NAME=V,...",
+                   help="the body's phenotypes in [0, 1], e.g. gender=0.1,height=0.6; names: gender (0 female, "
+                        "1 male), age, muscle, weight, height, proportions; unset: from the head fit")
+    p.add_argument("--licence", choices=("personal", "cc-by-4.0", "cc0"), default="personal",
+                   help="the VRM's licence (full body): personal (default: only you, non-profit, no "
+                        "redistribution), cc-by-4.0 or cc0")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="headforge", description="One portrait photo in, a 3D head avatar out.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -226,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default): the person's own hair, read from the photo; none: no hair")
     p.add_argument("--hairstyle", default=None, metavar="NAME",
                    help="wear a stored hairstyle instead (see `headforge hairstyles list`)")
+    _body_arguments(p)
     _hair_cards_argument(p)
     _backend_arguments(p)
     p.set_defaults(func=_cmd_reconstruct)
@@ -266,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     _backend_arguments(p)
     p.set_defaults(func=_cmd_bench)
 
+    _add_service_parsers(sub)
+    return parser
+
+
+def _add_service_parsers(sub) -> None:
+    """``serve`` and ``worker``."""
     p = sub.add_parser("serve", help="serve the web page and the HTTP API")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -283,7 +311,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, metavar="URL",
                    help="where uploads and results live (default: the broker's Redis)")
     p.set_defaults(func=_cmd_worker)
-    return parser
 
 
 def _hair_cards_argument(p: argparse.ArgumentParser) -> None:

@@ -81,3 +81,9 @@ class HairstyleNameError(HeadforgeError):
     """A new hairstyle's name is not 1-64 lower-case letters, digits, ``_`` or ``-``."""
 
     code = "bad_hairstyle_name"
+
+
+class BodyShapeError(HeadforgeError):
+    """A body phenotype is unknown or out of [0, 1]."""
+
+    code = "bad_body_shape"

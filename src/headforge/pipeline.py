@@ -2,7 +2,7 @@
 
 load (io.image) -> detect (detection.landmarks) -> fit (the back-end: anny with fitting.landmark_fit
 by default, or FLAME / DECA / EMOCA, see headforge.backends) -> texture (texture.unwrap) ->
-normal map (texture.normal_map) -> preview (export.preview). Writing the zip is ``Avatar.save_zip``.
+normal map (texture.normal_map) -> preview (export.preview). Writing the zip is :func:`headforge.export.package.write_zip`.
 """
 from __future__ import annotations
 
@@ -16,21 +16,23 @@ from pathlib import Path
 import numpy as np
 
 import headforge
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.backends import load_backend
 from headforge.backends.base import HeadFit, rounded
 from headforge.backends.registry import model_dir as resolve_model_dir
+from headforge.body.fullbody import BODY_CHOICES, check_body_shape, full_body
 from headforge.detection.landmarks import FaceDetector, FaceLandmarks
 from headforge.emotion import apply_emotions, emotion_params
 from headforge.emotion.mapping import intensity_vector
 from headforge.errors import SeveralFacesError
 from headforge.export.preview import make_preview
+from headforge.export.vrm import LICENCES
 from headforge.hair.fit import fit_on_head
 from headforge.hair.library import load_hairstyle, open_library
-from headforge.hair.tryon import hair_params
+from headforge.tryon import hair_params
 from headforge.hairphoto import HairJob, PhotoHairReader
 from headforge.io.image import load_photo, working_copy
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.headmodel.parts_atlas import iris_color
 from headforge.texture.trust import face_trust_mask
 from headforge.texture.unwrap import TexelMap, build_texel_map, unwrap_texture
@@ -51,7 +53,10 @@ class Options:
     refuse a photo in which the detector sees more than one face (False: use the largest);
     hair: "auto" (the person's own hair, read from the photo: :mod:`headforge.hairphoto`),
     "none" (no hair) or the name of a stored hairstyle (:mod:`headforge.hair`), fitted to the
-    head."""
+    head; body: "head" (a head-only avatar) or "full" (the head on a rigged, dressed body:
+    :mod:`headforge.body`), body_shape: {phenotype: value in [0, 1]} for the body (gender,
+    age, muscle, weight, height, proportions); unset ones come from the head fit; licence: the
+    VRM's (:data:`headforge.export.vrm.LICENCES`: personal, cc-by-4.0, cc0)."""
 
     texture_size: int = 1024
     keep_expression: bool = True
@@ -59,8 +64,16 @@ class Options:
     emotions: dict[str, float] = field(default_factory=dict)
     single_face: bool = False
     hair: str = "auto"
+    body: str = "head"
+    body_shape: dict[str, float] = field(default_factory=dict)
+    licence: str = "personal"
 
     def __post_init__(self):
+        if self.body not in BODY_CHOICES:
+            raise ValueError(f"body must be one of {BODY_CHOICES}, not {self.body!r}")
+        check_body_shape(self.body_shape)
+        if self.licence not in LICENCES:
+            raise ValueError(f"licence must be one of {tuple(LICENCES)}, not {self.licence!r}")
         if self.texture_size not in TEXTURE_SIZES:
             raise ValueError(f"texture size must be one of {TEXTURE_SIZES}, not {self.texture_size}")
         if self.hair not in HAIR_CHOICES:
@@ -160,6 +173,12 @@ class Reconstructor:
         else:
             avatar.params["hair"] = {"source": "none"} if opts.hair == "none" else hair_params(avatar.hair, timings["hair"])
         self.backend.expression_params(avatar.params, expression)
+        if opts.body == "full":
+            t0 = time.perf_counter()
+            avatar.body = full_body(avatar, opts.body_shape)
+            timings["body"] = round(time.perf_counter() - t0, 4)
+            avatar.params["body"] = {"rig": "mixamo (Ready Player Me names)", "phenotypes": avatar.body.phenotypes,
+                                     "chosen": sorted(opts.body_shape), "licence": opts.licence}
         return avatar
 
 
@@ -215,13 +234,15 @@ def default_reconstructor(backend: str = "anny", folder: str | Path | None = Non
 
 def reconstruct(image: str | Path | bytes | np.ndarray, *, texture_size: int = 1024,
                 keep_expression: bool = True, emotions: dict[str, float] | None = None,
-                backend: str = "anny", model_dir: str | Path | None = None, hair: str = "auto") -> Avatar:
+                backend: str = "anny", model_dir: str | Path | None = None, hair: str = "auto",
+                body: str = "head", body_shape: dict[str, float] | None = None) -> Avatar:
     """One portrait in, one avatar out. ``image``: a path, encoded bytes or an (H, W, 3) uint8
     RGB array; ``emotions``: e.g. ``{"happiness": 0.8}`` (see :mod:`headforge.emotion`);
     ``backend``: "anny" (default), "flame", "deca" or "emoca", with their files in ``model_dir``
     (default ``$HEADFORGE_MODEL_DIR``; see :mod:`headforge.backends`); ``hair``: "auto" (from
-    the photo), "none" or a stored hairstyle's name (``headforge hairstyles list``).
+    the photo), "none" or a stored hairstyle's name (``headforge hairstyles list``); ``body``:
+    "head" (default) or "full" (a rigged full body), ``body_shape``: its phenotypes.
     Raises a :class:`headforge.errors.HeadforgeError` for bad input or missing model files."""
     options = Options(texture_size=texture_size, keep_expression=keep_expression, emotions=dict(emotions or {}),
-                      hair=hair)
+                      hair=hair, body=body, body_shape=dict(body_shape or {}))
     return default_reconstructor(backend, model_dir)(image, options)

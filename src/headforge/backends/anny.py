@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from headforge.avatar import HeadMesh
+from headforge.core.avatar import HeadMesh
 from headforge.backends.base import HeadFit, rounded
 from headforge.detection.landmarks import FaceLandmarks
 from headforge.fitting.landmark_fit import FitSettings, fit_landmarks

@@ -13,9 +13,9 @@ from typing import Protocol
 import numpy as np
 from scipy.spatial import cKDTree
 
-from headforge.avatar import HeadMesh
+from headforge.core.avatar import HeadMesh
 from headforge.detection.landmarks import FaceLandmarks
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.texture.unwrap import TexelMap
 
 

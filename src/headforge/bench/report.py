@@ -66,9 +66,15 @@ def write_report(results: dict, path: Path) -> None:
     same = s.get("identity_same_person_rate")
     if same is not None:
         parts.append(f"<tr><td class=l>renders recognised as the same person (&lt; 0.6)</td><td colspan=6 class=l>{same:.1%}</td></tr>")
-    parts.append("</table><h2>Speed (seconds)</h2><table><tr><th class=l>stage</th><th>median</th><th>p90</th></tr>")
+    ratio, unit = s.get("timings_ratio", {}), results.get("calibration", {}).get("unit_s")
+    parts.append("</table><h2>Speed (seconds, and in calibration units)</h2>")
+    if unit:
+        parts.append(f"<p>1 unit = {unit:.3f} s: a fixed numpy + torch workload timed in this run "
+                     "(headforge.bench.calibration); compare units between machines, seconds only on one.</p>")
+    parts.append("<table><tr><th class=l>stage</th><th>median</th><th>p90</th><th>median, units</th></tr>")
     for name, v in s["timings_s"].items():
-        parts.append(f"<tr><td class=l>{html.escape(name)}</td><td>{_fmt(v['median'])}</td><td>{_fmt(v['p90'])}</td></tr>")
+        parts.append(f"<tr><td class=l>{html.escape(name)}</td><td>{_fmt(v['median'])}</td><td>{_fmt(v['p90'])}</td>"
+                     f"<td>{_fmt(ratio.get(name))}</td></tr>")
     parts.append("</table><h2>Photos, worst first</h2><table><tr><th class=l>photo</th>"
                  + "".join(f"<th>{c}</th>" for c in COLUMNS) + "<th class=l>metrics</th></tr>")
     for row in sorted(results["photos"], key=_badness):

@@ -12,7 +12,11 @@ results.json (schema ``headforge.bench/1``):
   ``peak_rss_mb``, ``metrics``
   (see :mod:`headforge.bench.evaluate`; null where not measurable);
 - ``summary``: ``photos``, ``succeeded``, ``failed`` {photo: code}, ``timings_s`` and ``metrics``
-  ({name: {median, p90, mean, n}}), ``identity_same_person_rate``, ``peak_rss_mb``.
+  ({name: {median, p90, mean, n}}), ``identity_same_person_rate``, ``peak_rss_mb``;
+  ``timings_ratio``: each stage's median (and ``process_ready``, ``cold_start``) divided by the
+  calibration unit, the figures to compare between machines;
+- ``calibration``: the fixed workload of :mod:`headforge.bench.calibration`, timed before and
+  after the photos (``unit_s``: the mean of the two medians; ``drift``: how much it changed).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headforge.bench.calibration import calibrate, combined, ratios
 from headforge.bench.metrics import summary
 from headforge.errors import HeadforgeError
 
@@ -81,11 +86,13 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
     Returns the one-paragraph text summary that is also printed.
     """
     from headforge.bench.evaluate import Evaluator
+    from headforge.export.package import write_zip
     from headforge.pipeline import Options, Reconstructor
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "zips").mkdir(exist_ok=True)
     model_dir = None if model_dir is None else str(model_dir)
+    before = calibrate()
     process_ready = measure_process_ready(backend, model_dir)
     t0 = time.perf_counter()
     reconstructor = Reconstructor(backend, model_dir)
@@ -101,7 +108,7 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
         try:
             avatar = reconstructor(photo, Options(hair="auto" if hair else "none"))
             made = time.perf_counter()
-            avatar.save_zip(out / "zips" / f"{photo.stem}.zip")
+            write_zip(avatar, out / "zips" / f"{photo.stem}.zip")
             total = time.perf_counter() - t
             row.update(ok=True, error=None)
             row["timings_s"] = {**avatar.params["timings_s"], "reconstruct": round(made - t, 4),
@@ -114,6 +121,7 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
         rows.append(row)
 
+    unit = combined(before, calibrate())
     results = {
         "schema": RESULTS_SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -124,7 +132,11 @@ def run_bench(folder: Path, out: Path, limit: int | None = None, emotions: bool 
         "first_photo_s": next((r["timings_s"]["total"] for r in rows if r["ok"]), None),
         "photos": rows,
         "summary": summarise(rows),
+        "calibration": unit,
     }
+    results["summary"]["timings_ratio"] = ratios(
+        {"process_ready": process_ready, "cold_start": cold_start,
+         **{name: v["median"] for name, v in results["summary"]["timings_s"].items()}}, unit["unit_s"])
     (out / "results.json").write_text(json.dumps(results, indent=2))
     from headforge.bench.report import write_report
 
@@ -156,6 +168,10 @@ def format_summary(results: dict) -> str:
         f"cold start {results['cold_start_s']:.2f} s; "
         f"total per photo median {t.get('median', float('nan')):.3f} s, p90 {t.get('p90', float('nan')):.3f} s",
     ]
+    if "calibration" in results:
+        c, r = results["calibration"], s.get("timings_ratio", {})
+        lines.append(f"  calibration unit {c['unit_s']:.3f} s (drift {c['drift']:+.0%}); per photo total "
+                     f"{r.get('total', float('nan')):.2f} units, reconstruct {r.get('reconstruct', float('nan')):.2f} units")
     for name, v in s["metrics"].items():
         lines.append(f"  {name}: median {v['median']:.4g}, p90 {v['p90']:.4g} (n={v['n']})")
     return "\n".join(lines)

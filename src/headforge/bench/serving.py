@@ -1,6 +1,7 @@
-"""Shared by the web benchmarks and the service tests: photos to upload, free ports, a real
+"""The system harness, shared by the benchmarks (web, hardening) and the service tests: photos
+to upload, free ports, a real
 ``headforge serve``, ``headforge worker`` and ``redis-server`` in subprocesses, and polling a
-job over HTTP."""
+job over HTTP, and a tmpfs to stage a full or read-only disk."""
 from __future__ import annotations
 
 import io
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,34 @@ def wait_ended(client: httpx.Client, job_id: str, poll: float = 0.01, timeout: f
     return status
 
 
+def job_records(data: Path, ids: list[str]) -> dict[str, dict]:
+    """The server's job table rows for ``ids`` (read-only): state, created_at, started_at,
+    finished_at (epoch seconds, the server's clock) and timings (seconds per stage)."""
+    import json
+    import sqlite3
+
+    marks = ",".join("?" * len(ids))
+    with closing(sqlite3.connect(f"file:{data / 'jobs.sqlite3'}?mode=ro", uri=True, timeout=10)) as db:
+        rows = db.execute(f"SELECT id, state, created_at, started_at, finished_at, timings FROM jobs "
+                          f"WHERE id IN ({marks})", ids).fetchall()
+    return {r[0]: {"state": r[1], "created_at": r[2], "started_at": r[3], "finished_at": r[4],
+                   "timings_s": json.loads(r[5] or "{}")} for r in rows}
+
+
+def wait_records(data: Path, ids: list[str], timeout: float = 900, poll: float = 0.5) -> dict[str, dict]:
+    """Wait until every job of ``ids`` has ended, reading the server's job table (not its HTTP
+    API) ``1 / poll`` times a second, so that waiting costs the workers nothing; returns
+    :func:`job_records`. Jobs that vanished are left out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = job_records(data, ids)
+        if all(r["state"] in ("done", "failed") for r in records.values()):
+            return records
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"jobs did not end within {timeout} s")
+        time.sleep(poll)
+
+
 def wait_ready(url: str, process: subprocess.Popen, log: Path, workers: int, timeout: float = 180) -> None:
     """Until ``url``/ready counts ``workers`` anny workers; raises if the server exits first."""
     deadline = time.monotonic() + timeout
@@ -193,3 +222,36 @@ def start_worker(broker_url: str, log: Path, **env: str) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen([sys.executable, "-m", "headforge.cli", "worker", "--broker", broker_url],
                                 stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env})
+
+
+class MountRefused(Exception):
+    """The kernel refused a mount (no privilege here: a user account, or a container without
+    CAP_SYS_ADMIN); the check that needs it cannot be staged on this machine."""
+
+
+_REFUSALS = ("permission denied", "not permitted", "must be superuser", "only root")
+
+
+@contextmanager
+def tmpfs(size: str, folder: Path | None = None, mode: str = "0700"):
+    """A tmpfs of ``size`` (e.g. "2m") mounted on ``folder`` (default: a new temporary folder)
+    and unmounted afterwards. Raises MountRefused where the kernel refuses the mount; any other
+    failure (no ``mount`` command, bad options) is an error, not a reason to skip."""
+    own = folder is None
+    folder = Path(tempfile.mkdtemp(prefix="headforge-tmpfs-")) if own else Path(folder)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode={mode}", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        if own:
+            folder.rmdir()
+        message = done.stderr.strip() or f"mount exited {done.returncode}"
+        if any(word in message.lower() for word in _REFUSALS):
+            raise MountRefused(f"the kernel refused a tmpfs mount: {message}")
+        raise RuntimeError(f"mounting a tmpfs on {folder} failed: {message}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+        if own:
+            with suppress(OSError):
+                folder.rmdir()

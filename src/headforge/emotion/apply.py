@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.emotion.mapping import EMOTIONS, EmotionMapping, intensity_vector, load_mapping
 
 MAPPING_ENTRY = "emotion_mlp.json"

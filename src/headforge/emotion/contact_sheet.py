@@ -1,25 +1,18 @@
-"""The emotion contact sheet: one avatar at intensity 1.0 of each emotion, beside neutral.
-
-    python -m headforge.emotion.contact_sheet --out docs/emotions.png [--photo PORTRAIT]
-
-Without ``--photo`` the avatar is skimage's public-domain astronaut portrait, reconstructed
-with a neutral starting expression. Each panel is a front render framed on the face.
+"""The emotion contact sheet: one avatar at intensity 1.0 of each emotion, beside neutral
+(``scripts/emotion_contact_sheet.py`` writes docs/emotions.png). Each panel is a front render
+framed on the face.
 """
 from __future__ import annotations
-
-import argparse
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.emotion.apply import with_emotions
 from headforge.emotion.mapping import EMOTIONS
 from headforge.headmodel.fitted_parts import scene
 from headforge.render import render_mesh
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 
 PANEL = 360
 COLUMNS = 4
@@ -59,28 +52,3 @@ def contact_sheet(renders: dict[str, np.ndarray], columns: int = COLUMNS) -> np.
     panels += [np.full_like(panels[0], 255)] * (-len(panels) % columns)
     rows = [np.concatenate(panels[i:i + columns], axis=1) for i in range(0, len(panels), columns)]
     return np.concatenate(rows, axis=0)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import headforge
-    from headforge.export.png import encode_png
-
-    parser = argparse.ArgumentParser(description="Render the emotion contact sheet.")
-    parser.add_argument("--out", type=Path, default=Path("docs/emotions.png"))
-    parser.add_argument("--photo", type=Path, help="portrait to use instead of the astronaut")
-    args = parser.parse_args(argv)
-    if args.photo:
-        image = args.photo
-    else:
-        import skimage.data
-
-        image = skimage.data.astronaut()
-    avatar = headforge.reconstruct(image, keep_expression=False, texture_size=1024)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(encode_png(contact_sheet(emotion_renders(avatar))))
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from headforge.core.geometry import unit, uv_gradients
+
 
 @dataclass
 class SeamSplit:
@@ -50,14 +52,7 @@ def tangents(
     so that cross(normal, xyz) * w points along increasing v (image up), as glTF expects.
     """
     p = np.asarray(vertices, np.float64)
-    t = np.asarray(uvs, np.float64)
-    e1, e2 = p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 0]]
-    d1, d2 = t[faces[:, 1]] - t[faces[:, 0]], t[faces[:, 2]] - t[faces[:, 0]]
-    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
-    # dP/du and dP/dv of each face, scaled by its UV area (|det|) to weight the average.
-    sign = np.sign(det)[:, None]
-    face_t = (e1 * d2[:, 1:] - e2 * d1[:, 1:]) * sign
-    face_b = (e2 * d1[:, :1] - e1 * d2[:, :1]) * sign
+    face_t, face_b = uv_gradients(p, faces, uvs, faces)  # dP/du, dP/dv scaled by the UV area
     acc_t, acc_b = np.zeros_like(p), np.zeros_like(p)
     for corner in range(3):
         np.add.at(acc_t, faces[:, corner], face_t)
@@ -68,12 +63,6 @@ def tangents(
     helper = np.where(np.abs(n[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
     fallback = np.cross(np.cross(n, helper), n)
     length = np.linalg.norm(acc_t, axis=1, keepdims=True)
-    tan = np.where(length > 1e-12, acc_t / np.maximum(length, 1e-30), _unit_or(fallback, helper))
+    tan = np.where(length > 1e-12, acc_t / np.maximum(length, 1e-30), unit(fallback, helper))
     w = np.where(np.sum(np.cross(n, tan) * acc_b, axis=1) < 0.0, -1.0, 1.0)
     return np.column_stack([tan, w]).astype(np.float32)
-
-
-def _unit_or(vectors: np.ndarray, default: np.ndarray) -> np.ndarray:
-    """Rows of (N, 3) ``vectors`` scaled to unit length; near-zero rows become ``default``."""
-    length = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.where(length > 1e-20, vectors / np.maximum(length, 1e-30), default)

@@ -24,20 +24,22 @@ from typing import BinaryIO
 
 import numpy as np
 
-import headforge
-from headforge.avatar import Avatar, HeadMesh
+from headforge.core.avatar import Avatar, HeadMesh
 from headforge.export.geometry import split_uv_seams, tangents
-from headforge.export.png import encode_png
+from headforge.core.images import encode_png
 from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, CardBudget, cached_cards, card_budget, strand_texture
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.headmodel.fitted_parts import HeadParts, avatar_parts
 from headforge.render.cards import ALPHA_CUTOFF
 from headforge.render.shading import vertex_normals
+from headforge.texture.scalp import worn_albedo
+from headforge.version import __version__
 
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
 TRIANGLES = 4
-_COMPONENT_TYPES = {np.dtype(np.float32): 5126, np.dtype(np.uint32): 5125, np.dtype(np.uint8): 5121}
+_COMPONENT_TYPES = {np.dtype(np.float32): 5126, np.dtype(np.uint32): 5125, np.dtype(np.uint16): 5123,
+                    np.dtype(np.uint8): 5121}
 _UNSIGNED_INT_TYPES = {np.dtype(np.uint16): 5123, np.dtype(np.uint32): 5125}
 HAIR_ROUGHNESS = 0.45
 _ACCESSOR_TYPES = {1: "SCALAR", 2: "VEC2", 3: "VEC3", 4: "VEC4"}
@@ -46,7 +48,7 @@ _LINEAR, _LINEAR_MIPMAP_LINEAR, _CLAMP_TO_EDGE = 9729, 9987, 33071
 
 def generator_name() -> str:
     """``asset.generator``: "headforge <version>", or "headforge" when no version is set."""
-    version = getattr(headforge, "__version__", None)
+    version = __version__
     return f"headforge {version}" if version else "headforge"
 
 
@@ -87,8 +89,9 @@ class GlbBuilder:
         self, array: np.ndarray, target: int | None = ARRAY_BUFFER, bounds: bool = False
     ) -> int:
         """An accessor over a new tightly packed view of ``array``: (N,) or (N, C) float32
-        (C = 1..4), (N,) uint32, or (N, 4) uint8 (normalised, e.g. colours). ``bounds``
-        writes min/max (needed for POSITION)."""
+        (C = 1..4), (N,) uint32, (N, 4) uint16 (e.g. joint indices), (N, 4) uint8
+        (normalised, e.g. colours) or (N, 4, 4) float32 (MAT4, column-major: pass each
+        matrix transposed). ``bounds`` writes min/max (needed for POSITION)."""
         array = np.ascontiguousarray(array)
         if array.dtype not in _COMPONENT_TYPES:
             raise ValueError(f"unsupported accessor dtype {array.dtype}")
@@ -97,7 +100,7 @@ class GlbBuilder:
             "bufferView": self.add_view(array.tobytes(), target),
             "componentType": _COMPONENT_TYPES[array.dtype],
             "count": int(array.shape[0]),
-            "type": _ACCESSOR_TYPES[columns],
+            "type": "MAT4" if array.ndim == 3 else _ACCESSOR_TYPES[columns],
         }
         if array.dtype == np.uint8:
             accessor["normalized"] = True
@@ -182,31 +185,17 @@ def add_head(
             f"{len(mesh.morph_names)} morph names, {len(mesh.morph_deltas)} morph deltas "
             f"and {len(weights)} weights do not match"
         )
-    material = builder.add_material(
-        {
-            "name": "head",
-            "pbrMetallicRoughness": {
-                "baseColorTexture": {"index": builder.add_texture(albedo_png)},
-                "metallicFactor": 0.0,
-                "roughnessFactor": 0.6,
-            },
-            "normalTexture": {"index": builder.add_texture(normal_png)},
-            "doubleSided": False,
-        }
-    )
-    vertices = np.asarray(mesh.vertices, np.float32)
-    base_normals = vertex_normals(vertices, mesh.faces)
-    normal_deltas = [vertex_normals(vertices + d, mesh.faces) - base_normals
-                     for d in np.asarray(mesh.morph_deltas, np.float32)]
+    material = add_skin_material(builder, "head", albedo_png, normal_png)
     skin = slice(None) if parts is None else parts.skin_faces
-    primitives = [_head_primitive(builder, mesh, mesh.faces[skin], mesh.face_uvs[skin], mesh.uvs, material,
-                                  base_normals, normal_deltas, normal_map=True)]
+    primitive, _ = textured_primitive(builder, mesh.vertices, mesh.faces[skin], mesh.uvs, mesh.face_uvs[skin],
+                                      mesh.morph_deltas, material)
+    primitives = [primitive]
     atlas = None if parts is None else builder.add_texture(atlas_png)
     if parts is not None and len(parts.cavity_faces):
         mouth = builder.add_material(_atlas_material("mouth", atlas, 0.35, True))
         cavity = mesh.faces[parts.cavity_faces]
-        primitives.append(_head_primitive(builder, mesh, cavity, cavity, parts.cavity_uvs, mouth,
-                                          base_normals, normal_deltas, normal_map=False))
+        primitives.append(textured_primitive(builder, mesh.vertices, cavity, parts.cavity_uvs, cavity,
+                                             mesh.morph_deltas, mouth)[0])
     gltf_mesh = builder.add_mesh(
         {
             "name": "head",
@@ -218,38 +207,66 @@ def add_head(
     return builder.add_node("head", gltf_mesh)
 
 
-def _head_primitive(builder: GlbBuilder, mesh: HeadMesh, faces: np.ndarray, face_uvs: np.ndarray, uvs: np.ndarray,
-                    material: int, base_normals: np.ndarray, normal_deltas: list[np.ndarray],
-                    normal_map: bool) -> dict:
-    """One TRIANGLES primitive over (F, 3) ``faces`` of the head, split at UV seams, with all
-    the head's morph targets (TANGENT only when a normal map uses them)."""
+def add_skin_material(builder: GlbBuilder, name: str, albedo_png: bytes, normal_png: bytes) -> int:
+    """The head's PBR material: albedo and tangent-space normal map (embedded PNGs)."""
+    return builder.add_material(
+        {
+            "name": name,
+            "pbrMetallicRoughness": {
+                "baseColorTexture": {"index": builder.add_texture(albedo_png)},
+                "metallicFactor": 0.0,
+                "roughnessFactor": 0.6,
+            },
+            "normalTexture": {"index": builder.add_texture(normal_png)},
+            "doubleSided": False,
+        }
+    )
+
+
+def textured_primitive(builder: GlbBuilder, vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray,
+                       face_uvs: np.ndarray, morph_deltas: np.ndarray | None, material: int) -> tuple[dict, np.ndarray]:
+    """A TRIANGLES primitive over (V, 3) ``vertices`` split at UV seams, with smooth normals,
+    tangents, TEXCOORD_0 and one sparse morph target per (V, 3) delta of ``morph_deltas``
+    (M, V, 3). Returns (primitive, (N,) original vertex of each split vertex)."""
     split = split_uv_seams(faces, face_uvs, uvs)
-    vertices = np.asarray(mesh.vertices, np.float32)
+    vertices = np.asarray(vertices, np.float32)
+    base_normals = vertex_normals(vertices, faces)
     positions, normals = vertices[split.vertex_ids], base_normals[split.vertex_ids]
     attributes = {
         "POSITION": builder.add_accessor(positions, bounds=True),
         "NORMAL": builder.add_accessor(normals),
+        "TANGENT": builder.add_accessor(tangents(positions, normals, split.uvs, split.faces)),
         # glTF puts the uv origin at the top-left of the image.
         "TEXCOORD_0": builder.add_accessor(
             np.column_stack([split.uvs[:, 0], 1.0 - split.uvs[:, 1]]).astype(np.float32)
         ),
     }
-    if normal_map:
-        attributes["TANGENT"] = builder.add_accessor(tangents(positions, normals, split.uvs, split.faces))
-    targets = [
-        {
-            "POSITION": builder.add_sparse_accessor(np.asarray(delta, np.float32)[split.vertex_ids], bounds=True),
-            "NORMAL": builder.add_sparse_accessor(normal_delta[split.vertex_ids]),
-        }
-        for delta, normal_delta in zip(mesh.morph_deltas, normal_deltas)
-    ]
-    return {
+    primitive = {
         "attributes": attributes,
-        "indices": builder.add_accessor(split.faces.astype(np.uint32).ravel(), target=ELEMENT_ARRAY_BUFFER),
+        "indices": builder.add_accessor(
+            split.faces.astype(np.uint32).ravel(), target=ELEMENT_ARRAY_BUFFER
+        ),
         "material": material,
         "mode": TRIANGLES,
-        "targets": targets,
     }
+    if morph_deltas is not None and len(morph_deltas):
+        primitive["targets"] = morph_targets(builder, vertices, faces, morph_deltas, base_normals, split.vertex_ids)
+    return primitive, split.vertex_ids
+
+
+def morph_targets(builder: GlbBuilder, vertices: np.ndarray, faces: np.ndarray, deltas: np.ndarray,
+                  base_normals: np.ndarray, vertex_ids: np.ndarray) -> list[dict]:
+    """Sparse POSITION and NORMAL targets of (M, V, 3) ``deltas``, rows picked by ``vertex_ids``."""
+    targets = []
+    for delta in np.asarray(deltas, np.float32):
+        normal_delta = vertex_normals(vertices + delta, faces) - base_normals
+        targets.append(
+            {
+                "POSITION": builder.add_sparse_accessor(delta[vertex_ids], bounds=True),
+                "NORMAL": builder.add_sparse_accessor(normal_delta[vertex_ids]),
+            }
+        )
+    return targets
 
 
 def _atlas_material(name: str, texture: int, roughness: float, double_sided: bool) -> dict:
@@ -341,10 +358,10 @@ def glb_bytes(
     avatar: Avatar, albedo_png: bytes | None = None, normal_png: bytes | None = None,
     hair_budget: str = DEFAULT_BUDGET,
 ) -> bytes:
-    """The avatar as a GLB file: the head, its parts when it has some (teeth, tongue,
-    EyeLeft, EyeRight, body: :func:`add_parts`), and last a "hair" node when it has hair, the
-    scalp under it painted (:meth:`Avatar.worn_albedo`). ``albedo_png``/``normal_png``: the
-    already encoded ``avatar.worn_albedo()`` and normal map; encoded from ``avatar`` when
+    """The avatar as a GLB file: the head, its parts when it has some (teeth, tongue, EyeLeft,
+    EyeRight, body: :func:`add_parts`), and last a "hair" node when it has hair, and the scalp
+    under it painted: :func:`headforge.texture.scalp.worn_albedo`). ``albedo_png``/``normal_png``: the
+    already encoded ``worn_albedo(avatar)`` and normal map; encoded from ``avatar`` when
     None. ``hair_budget``: the hair cards' budget, "web" or "high"
     (:data:`headforge.hair.cards.BUDGETS`)."""
     builder = GlbBuilder()
@@ -353,7 +370,7 @@ def glb_bytes(
         builder,
         avatar.mesh,
         avatar.expression,
-        encode_png(avatar.worn_albedo()) if albedo_png is None else albedo_png,
+        encode_png(worn_albedo(avatar)) if albedo_png is None else albedo_png,
         encode_png(avatar.normal_map) if normal_png is None else normal_png,
         parts,
         None if parts is None else _atlas_png(parts.atlas),

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.render.shading import vertex_normals
-from headforge.export.png import encode_png
+from headforge.core.images import encode_png
 
 OBJ_NAME, MTL_NAME = "head.obj", "head.mtl"
 ALBEDO_NAME, NORMAL_NAME = "head_albedo.png", "head_normal.png"

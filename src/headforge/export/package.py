@@ -1,34 +1,34 @@
 """The avatar zip: GLB, OBJ + MTL + textures, params.json, the emotion mapping, an optional
-preview and, for an avatar with hair, ``hair.data`` (its strands in the USC-HairSalon layout,
-head frame, metres: see :mod:`headforge.hair.formats`).
+preview, for an avatar with hair ``hair.data`` (its strands in the USC-HairSalon layout, head
+frame, metres: see :mod:`headforge.core.strand_formats`) and for a full-body avatar ``avatar.vrm``.
 
 ``head_albedo.png`` (the OBJ's) is the bare albedo; the GLB's albedo has the scalp under its
-hair painted in the hair's colour (:meth:`headforge.avatar.Avatar.worn_albedo`).
+hair painted in the hair's colour (:func:`headforge.texture.scalp.worn_albedo`).
 
 Entry names are fixed (``ENTRY_NAMES``); PNGs carry no metadata and zip entries carry a
 fixed timestamp, so the same avatar always gives the same bytes.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.emotion.mapping import MAPPING_PATH, load_mapping
 from headforge.export.gltf import glb_bytes
 from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME, obj_files
-from headforge.export.png import encode_png
+from headforge.core.images import encode_png
 from headforge.hair.cards import DEFAULT_BUDGET
-from headforge.hair.formats import write_usc
+from headforge.core.strand_formats import write_usc
+from headforge.texture.scalp import worn_albedo
+from headforge.core.files import atomic_file
 
 HAIR_NAME = "hair.data"
+VRM_NAME = "avatar.vrm"
 ENTRY_NAMES = (
     "avatar.glb",
     "head.obj",
@@ -39,6 +39,7 @@ ENTRY_NAMES = (
     "emotion_mlp.json",
     "preview.png",
     HAIR_NAME,
+    VRM_NAME,
 )
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 DEFLATE_LEVEL = 1  # fastest: level 6 takes three times as long for a zip 5 % smaller
@@ -54,9 +55,11 @@ def zip_entries(avatar: Avatar, hair_budget: str = DEFAULT_BUDGET) -> dict[str, 
     """{entry name: content} in ``ENTRY_NAMES`` order; emotion_mlp.json (the emotion slider
     mapping, :mod:`headforge.emotion`) when the morph targets are its ARKit actions;
     preview.png only when there is one; hair.data when the avatar has hair.
-    ``hair_budget``: the GLB's hair cards, "web" or "high"."""
+    ``hair_budget``: the GLB's hair cards, "web" or "high". A full-body avatar's avatar.glb is
+    the rigged body (:mod:`headforge.export.rigged`) and avatar.vrm its VRM 1.0
+    (:mod:`headforge.export.vrm`, licence from ``params["body"]["licence"]``)."""
     params = params_json(avatar.params)  # first: the cheapest step that can fail
-    worn = avatar.worn_albedo()
+    worn = worn_albedo(avatar)
     images = {"bare": avatar.albedo, "normal": avatar.normal_map, "preview": avatar.preview}
     if worn is not avatar.albedo:
         images["worn"] = worn
@@ -64,7 +67,14 @@ def zip_entries(avatar: Avatar, hair_budget: str = DEFAULT_BUDGET) -> dict[str, 
     with ThreadPoolExecutor(2) as pool:
         png = dict(zip(images, pool.map(lambda image: None if image is None else encode_png(image), images.values())))
     obj = obj_files(avatar, png["bare"], png["normal"])
-    entries = {"avatar.glb": glb_bytes(avatar, png.get("worn", png["bare"]), png["normal"], hair_budget), **obj}
+    albedo_png = png.get("worn", png["bare"])
+    if avatar.body is None:
+        glb = glb_bytes(avatar, albedo_png, png["normal"], hair_budget)
+    else:
+        from headforge.export.rigged import rigged_glb_bytes
+
+        glb = rigged_glb_bytes(avatar, avatar.body, albedo_png, png["normal"], hair_budget)
+    entries = {"avatar.glb": glb, **obj}
     entries["params.json"] = params
     if set(avatar.mesh.morph_names) == set(load_mapping().actions):
         entries["emotion_mlp.json"] = MAPPING_PATH.read_bytes()
@@ -72,6 +82,11 @@ def zip_entries(avatar: Avatar, hair_budget: str = DEFAULT_BUDGET) -> dict[str, 
         entries["preview.png"] = png["preview"]
     if avatar.hair is not None and avatar.hair.count:
         entries[HAIR_NAME] = write_usc(avatar.hair.strands)
+    if avatar.body is not None:
+        from headforge.export.vrm import vrm_bytes
+
+        entries[VRM_NAME] = vrm_bytes(avatar, avatar.body, avatar.params.get("body", {}).get("licence", "personal"),
+                                      albedo_png=albedo_png, normal_png=png["normal"], hair_budget=hair_budget)
     return entries
 
 
@@ -89,21 +104,10 @@ def write_entries(entries: dict[str, bytes], path: str | Path) -> Path:
     """Write {entry name: content} as an avatar zip at ``path``, atomically (as
     :func:`write_zip`), and return ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            with zipfile.ZipFile(file, "w") as archive:
-                for name, data in entries.items():
-                    # The level must be given per entry: a ZipInfo ignores the archive's.
-                    archive.writestr(_entry_info(name), data, compresslevel=DEFLATE_LEVEL)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_folder(path.parent)
+    with atomic_file(path) as file, zipfile.ZipFile(file, "w") as archive:
+        for name, data in entries.items():
+            # The level must be given per entry: a ZipInfo ignores the archive's.
+            archive.writestr(_entry_info(name), data, compresslevel=DEFLATE_LEVEL)
     return path
 
 
@@ -122,13 +126,3 @@ def _builtin(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"params value of type {type(value).__name__} is not JSON-serialisable")
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable where the OS allows syncing a directory."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

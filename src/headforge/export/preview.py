@@ -5,12 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, HairCards, cached_cards, strand_texture
 from headforge.headmodel.fitted_parts import scene
 from headforge.render import render_mesh
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.cards import render_cards
+from headforge.texture.scalp import worn_albedo
 
 PANEL = 320
 VIEW_YAWS = (0.0, 40.0, 90.0)
@@ -35,7 +36,7 @@ def avatar_view(avatar: Avatar, yaw_deg: float, size: int = PANEL, pitch_deg: fl
     parts (teeth, tongue, eyes, bust) and its hair, when it has some, as ``cards`` (built
     from it when None)."""
     cam = Camera.orbit(size, size, yaw_deg, pitch_deg, VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET)
-    s = scene(avatar)
+    s = scene(avatar, albedo=worn_albedo(avatar))
     head = render_mesh(s.vertices, s.faces, cam, uvs=s.uvs, face_uvs=s.face_uvs, texture=s.texture,
                        normal_map=s.normal_map)
     if avatar.hair is None or avatar.hair.count == 0:

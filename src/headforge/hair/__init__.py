@@ -1,6 +1,6 @@
 """Strand hair: procedural hairstyles, a hairstyle database, imports and try-on on any head.
 
-A hairstyle (:class:`headforge.hair.strands.Hairstyle`) is N strands of P points (head frame,
+A hairstyle (:class:`headforge.core.strands.Hairstyle`) is N strands of P points (head frame,
 metres, Y up, the face along +Z) rooted on the triangles of a head. Modules, in the order
 hair is made and used:
 
@@ -12,7 +12,8 @@ hair is made and used:
   ``importer``: external styles registered onto our scalp;
 - ``database``: the SQLite hairstyle database; ``library``: building it and loading styles;
   ``thumbnails``: thumbnails and contact sheets;
-- ``fit``: a style fitted to another head; ``tryon``: on an Avatar or an avatar zip.
+- ``fit``: a style fitted to another head (trying one on an Avatar or an avatar zip, which
+  also re-exports it, is :mod:`headforge.tryon`, a layer above).
 
 The functions below are the entry points used by the service and the CLI; they import the
 rest on first call (``import headforge.hair`` stays light).
@@ -36,12 +37,4 @@ def thumbnail(name: str) -> bytes:
     return open_library().record(name).thumbnail
 
 
-def try_on(avatar, name: str, max_strands: int | None = None):
-    """``avatar`` (:class:`headforge.avatar.Avatar`) wearing style ``name`` on its fitted head
-    (``max_strands``: at most this many strands, for a light preview)."""
-    from headforge.hair.tryon import try_on as _try_on
-
-    return _try_on(avatar, name, max_strands=max_strands)
-
-
-__all__ = ["list_hairstyles", "thumbnail", "try_on"]
+__all__ = ["list_hairstyles", "thumbnail"]

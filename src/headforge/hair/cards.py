@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from headforge.hair.strands import Hairstyle, resample
+from headforge.core.strands import Hairstyle, resample
 from headforge.render.shading import srgb_to_linear
+from headforge.core.geometry import unit
 
 
 @dataclass(frozen=True)
@@ -178,14 +179,14 @@ def _strips(paths, width, colors, guide, centre, rng) -> HairCards:
     """Two vertices per row of every (C, R, 3) path, ``width`` (C, R) apart (see the module
     notes for the frame)."""
     c, rows = paths.shape[:2]
-    tangent = _unit(np.gradient(paths, axis=1))
+    tangent = unit(np.gradient(paths, axis=1))
     out = _outward(paths - centre, tangent)
     side = np.cross(tangent, out)  # across the card, along the scalp
     twist = np.radians(rng.uniform(-TWIST_DEG, TWIST_DEG, c))[:, None, None]
     across = np.cos(twist) * side + np.sin(twist) * out
     half = 0.5 * width[..., None] * across
     positions = np.stack([paths - half, paths + half], 2)  # (C, R, 2, 3): edge u = 0, u = 1
-    normals = _unit(np.stack([out - NORMAL_TILT * side, out + NORMAL_TILT * side], 2))
+    normals = unit(np.stack([out - NORMAL_TILT * side, out + NORMAL_TILT * side], 2))
     flip = rng.random(c) < 0.5  # half the cards read the texture mirrored
     u = np.where(flip[:, None], [1.0, 0.0], [0.0, 1.0])
     uvs = np.stack(np.broadcast_arrays(u[:, None, :], np.linspace(0, 1, rows)[None, :, None]), -1)
@@ -217,7 +218,7 @@ def _outward(radial: np.ndarray, tangent: np.ndarray) -> np.ndarray:
     chosen = np.take_along_axis(across, fallback[..., None], 1)
     chosen = np.where(ok.any(1, keepdims=True)[..., None], chosen, _any_normal(tangent))
     chosen = chosen - tangent * np.einsum("crk,crk->cr", chosen, tangent)[..., None]
-    return _unit(np.where(np.linalg.norm(chosen, axis=2, keepdims=True) > 1e-9, chosen, _any_normal(tangent)))
+    return unit(np.where(np.linalg.norm(chosen, axis=2, keepdims=True) > 1e-9, chosen, _any_normal(tangent)))
 
 
 def _strip_faces(cards: int, rows: int) -> np.ndarray:
@@ -268,10 +269,6 @@ def strand_texture(height: int = 512, width: int = 128, fibres: int = 44) -> np.
     texture = np.rint(np.concatenate([rgb, alpha[..., None]], 2) * 255).astype(np.uint8)
     texture.flags.writeable = False
     return texture
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
 def _any_normal(t: np.ndarray) -> np.ndarray:

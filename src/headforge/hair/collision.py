@@ -26,6 +26,8 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from headforge.core.geometry import interpolate, unit
+
 MARGIN = 0.0015  # metres: strand points are kept at least this far outside the head
 GRID_SPACING = 0.0025  # metres, voxel size of the nearest-sample grid
 GRID_PAD = 0.04  # metres of grid around the head's bounding box
@@ -92,9 +94,10 @@ class ClosedSurface:
 
     def samples(self, vertices: np.ndarray) -> "SurfaceSamples":
         """The surface samples and their faces' outward unit normals on ``vertices`` (V, 3)."""
-        tri = self.extend(vertices)[self.faces]
-        normal = _unit(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]))
-        points = np.einsum("sk,skd->sd", self.sample_bary, tri[self.sample_face])
+        extended = self.extend(vertices)
+        tri = extended[self.faces]
+        normal = unit(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]))
+        points = interpolate(extended, self.faces[self.sample_face], self.sample_bary)
         return SurfaceSamples(points, normal[self.sample_face])
 
 
@@ -322,8 +325,3 @@ def _face_samples(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         face.append(np.repeat(ids, len(uv)))
         bary.append(np.tile(np.column_stack([1 - uv.sum(1), uv]), (len(ids), 1)))
     return np.concatenate(face).astype(np.int32), np.concatenate(bary)
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.where(n > 0, n, 1)

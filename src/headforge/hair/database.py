@@ -3,7 +3,7 @@
 Table ``hairstyles``: name (primary key), the tags length / curl / fringe / tied, params (JSON:
 generator parameters, or what an import came from), source ("procedural" or the imported
 file's name), the stored strands (guide strands on the reference head: zlib-compressed int16
-deltas, see :func:`headforge.hair.strands.encode_strands`, with their roots as (face,
+deltas, see :func:`headforge.core.strands.encode_strands`, with their roots as (face,
 barycentric) arrays), colour ("#rrggbb") and a PNG thumbnail. Table ``meta`` holds key/value
 build information (schema version, head model, build parameters).
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from headforge.errors import UnknownHairstyleError
-from headforge.hair.strands import Hairstyle, decode_strands, encode_strands
+from headforge.core.strands import Hairstyle, decode_strands, encode_strands
 
 SCHEMA_VERSION = "1"
 _SCHEMA = """

@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 
 from headforge.hair.generator import HairParams, strand_groups
 from headforge.hair.scalp import root_points, sample_surface
-from headforge.hair.strands import Hairstyle, polyline_lengths, resample, strand_colors
+from headforge.core.strands import Hairstyle, polyline_lengths, resample, strand_colors
 
 NEIGHBOURS = 3
 DENSE_STRANDS = 10_000  # strands of a style whose parameters name no count

@@ -19,11 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from headforge.hair.collision import MARGIN, Collider, HeadShape, settle
-from headforge.hair.meshquery import closest_points, crease_faces, points_inside
+from headforge.core.geometry import closest_points
+from headforge.hair.meshquery import crease_faces, points_inside
 from headforge.hair.reference import ReferenceHead, reference_head
 from headforge.hair.registration import register_surfaces
 from headforge.hair.scalp import ROOT_LIFT, root_points
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 
 GUARD_BAND = 0.012  # metres: points this near a crease (by the estimate) are checked exactly
 GUARD_ROUNDS = 3

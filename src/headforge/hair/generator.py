@@ -18,7 +18,8 @@ import numpy as np
 
 from headforge.hair.collision import MARGIN, Collider, HeadShape, settle
 from headforge.hair.scalp import HEAD_CENTRE, azimuth_deg, root_points, sample_surface, spread_samples
-from headforge.hair.strands import Hairstyle, empty_hairstyle, resample, strand_colors
+from headforge.core.strands import Hairstyle, empty_hairstyle, resample, strand_colors
+from headforge.core.geometry import unit
 
 PARTINGS = {"none": None, "left": 0.032, "centre": 0.0, "right": -0.032}  # parting line x (m)
 TIES = ("none", "ponytail", "bun")
@@ -164,16 +165,16 @@ def comb_directions(params: HairParams, roots: np.ndarray, normals: np.ndarray) 
         side = np.where(roots[:, 0] >= part, 1.0, -1.0)
         near = np.exp(-(((roots[:, 0] - part) / 0.045) ** 2)) * front
         away = np.column_stack([side, -0.35 * np.ones(len(roots)), -0.2 * np.ones(len(roots))])
-        target = _unit(radial) * (1 - near[:, None]) + _unit(away) * near[:, None]
+        target = unit(radial) * (1 - near[:, None]) + unit(away) * near[:, None]
     else:
         back = np.tile([0.0, 0.15, -1.0], (len(roots), 1))  # swept back over the top
-        target = _unit(radial) * (1 - front[:, None]) + _unit(back) * front[:, None]
+        target = unit(radial) * (1 - front[:, None]) + unit(back) * front[:, None]
     if params.fringe > 0:
         zone = _fringe_zone(roots, part).astype(float) * params.fringe
         forward = np.tile([0.0, -0.3, 1.0], (len(roots), 1))
-        target = target * (1 - zone[:, None]) + _unit(forward) * zone[:, None]
+        target = target * (1 - zone[:, None]) + unit(forward) * zone[:, None]
     tangent = target - np.einsum("ij,ij->i", target, normals)[:, None] * normals
-    return _unit(tangent)
+    return unit(tangent)
 
 
 def grow(params: HairParams, roots: np.ndarray, normals: np.ndarray, collider: Collider,
@@ -185,7 +186,7 @@ def grow(params: HairParams, roots: np.ndarray, normals: np.ndarray, collider: C
     ds = length / (steps - 1)
     fringe = _fringe_mask(params, roots)
     lift = (0.1 + 1.3 * params.lift) * np.where(fringe, 0.3, 1.0)
-    d = _unit(comb_directions(params, roots, normals) + lift[:, None] * normals)
+    d = unit(comb_directions(params, roots, normals) + lift[:, None] * normals)
     bend = BEND_RATE * params.gravity * (1 - 0.85 * params.stiffness)
     layer = rng.random(len(roots))
     out = np.empty((len(roots), steps, 3))
@@ -193,7 +194,7 @@ def grow(params: HairParams, roots: np.ndarray, normals: np.ndarray, collider: C
     arc = np.zeros(len(roots))
     stopped = np.zeros(len(roots), bool)
     for k in range(1, steps):
-        d = _unit(d - (bend * ds)[:, None] * UP)
+        d = unit(d - (bend * ds)[:, None] * UP)
         p = out[:, k - 1] + ds[:, None] * d
         arc += ds
         p, stop = _keep_off_face(p, out[:, k - 1], fringe, ds)
@@ -218,9 +219,9 @@ def tie(params: HairParams, roots: np.ndarray, normals: np.ndarray, collider: Co
     t = np.linspace(0, 1, k1)[None, :, None]
     a, b = roots - HEAD_CENTRE, anchor - HEAD_CENTRE
     ra, rb = np.linalg.norm(a, axis=1)[:, None, None], np.linalg.norm(b)
-    ua, ub = _unit(a)[:, None], _unit(b)[None, None]
-    arch = _unit(ua + ub + np.array([0.0, 1.0, -0.5]))
-    direction = _unit((1 - t) * ua + t * ub + 4 * t * (1 - t) * arch)
+    ua, ub = unit(a)[:, None], unit(b)[None, None]
+    arch = unit(ua + ub + np.array([0.0, 1.0, -0.5]))
+    direction = unit((1 - t) * ua + t * ub + 4 * t * (1 - t) * arch)
     path = HEAD_CENTRE + direction * (ra * (1 - t) + rb * t)
     path[:, -1] = anchor + out_dir * 0.004 + _disc(rng, n, out_dir) * 0.006
     layer = rng.random(n)
@@ -234,16 +235,16 @@ def tie(params: HairParams, roots: np.ndarray, normals: np.ndarray, collider: Co
     k2 = steps - k1
     s = np.linspace(0, 1, k2 + 1)[1:][None, :, None]
     if params.tie == "bun":
-        u = _unit(path[:, -1] - knot)
-        v = _unit(np.cross(u, rng.normal(size=(n, 3))))
+        u = unit(path[:, -1] - knot)
+        v = unit(np.cross(u, rng.normal(size=(n, 3))))
         turns = 1.2 + 1.3 * rng.random(n)
         theta = 2 * np.pi * turns[:, None, None] * s
         r = radius * (0.55 + 0.45 * np.sqrt(rng.random(n)))[:, None, None] * (1 - 0.3 * s)
         tail = knot + r * (np.cos(theta) * u[:, None] + np.sin(theta) * v[:, None])
     else:
         centre = _tail_centre(params, knot, out_dir, collider, k2)
-        tangent = _unit(np.gradient(centre, axis=0))
-        side = _unit(np.cross(tangent, np.array([1.0, 0, 0])) + 1e-9)
+        tangent = unit(np.gradient(centre, axis=0))
+        side = unit(np.cross(tangent, np.array([1.0, 0, 0])) + 1e-9)
         other = np.cross(tangent, side)
         spread = (0.006 + 0.012 * s[0, :, 0] + params.frizz * 2)[None, :, None]
         angle = (rng.random(n) * 2 * np.pi)[:, None, None]
@@ -268,11 +269,11 @@ def add_curl(params: HairParams, curves: np.ndarray, normals: np.ndarray, rng: n
     if params.curl_radius <= 0 and params.waviness <= 0:
         return curves
     n, s = curves.shape[:2]
-    tangent = _unit(np.gradient(curves, axis=1))
+    tangent = unit(np.gradient(curves, axis=1))
     b1 = np.empty_like(curves)
     ref = normals
     for k in range(s):  # rotation-minimising frame, started from the scalp normal
-        ref = _unit(ref - np.einsum("ij,ij->i", ref, tangent[:, k])[:, None] * tangent[:, k] + 1e-12)
+        ref = unit(ref - np.einsum("ij,ij->i", ref, tangent[:, k])[:, None] * tangent[:, k] + 1e-12)
         b1[:, k] = ref
     b2 = np.cross(tangent, b1)
     arc = np.concatenate([np.zeros((n, 1)), np.cumsum(np.linalg.norm(np.diff(curves, axis=1), axis=2), 1)], 1)
@@ -328,13 +329,13 @@ def _shell(params: HairParams, arc, layer):
 def _tail_centre(params: HairParams, knot: np.ndarray, out_dir: np.ndarray, collider: Collider,
                  count: int) -> np.ndarray:
     """(count, 3) centreline of a ponytail from the knot, hanging under gravity off the head."""
-    d = _unit(out_dir + np.array([0, -0.4, 0]))[None]
+    d = unit(out_dir + np.array([0, -0.4, 0]))[None]
     ds = params.tail_length / count
     bend = BEND_RATE * params.gravity * (1 - 0.8 * params.stiffness) * ds
     points = np.empty((count, 3))
     p = knot[None]
     for k in range(count):
-        d = _unit(d - bend * UP)
+        d = unit(d - bend * UP)
         p, d = _slide(collider, p + ds * d, d, TAIL_MARGIN)
         points[k] = p[0]
     return points
@@ -349,7 +350,7 @@ def _slide(collider: Collider, p: np.ndarray, d: np.ndarray, margin) -> tuple[np
     hit = (depth > 0)[:, None]
     p = p + np.maximum(depth, 0)[:, None] * normal
     into = np.minimum(np.einsum("ij,ij->i", d, normal), 0)[:, None]
-    return p, np.where(hit, _unit(d - into * normal), d)
+    return p, np.where(hit, unit(d - into * normal), d)
 
 
 def _keep_off_face(p: np.ndarray, previous: np.ndarray, fringe: np.ndarray,
@@ -393,7 +394,7 @@ def _fringe_zone(roots: np.ndarray, part: float | None) -> np.ndarray:
 
 def _disc(rng: np.random.Generator, n: int, normal: np.ndarray) -> np.ndarray:
     """(n, 3) points uniform in the unit disc perpendicular to ``normal``."""
-    a = _unit(np.cross(normal, [1.0, 0, 0]) + 1e-9)
+    a = unit(np.cross(normal, [1.0, 0, 0]) + 1e-9)
     b = np.cross(normal, a)
     ang, rho = rng.random(n) * 2 * np.pi, np.sqrt(rng.random(n))
     return rho[:, None] * (np.cos(ang)[:, None] * a + np.sin(ang)[:, None] * b)
@@ -402,8 +403,3 @@ def _disc(rng: np.random.Generator, n: int, normal: np.ndarray) -> np.ndarray:
 def _smoothstep(x, lo: float, hi: float):
     t = np.clip((np.asarray(x, np.float64) - lo) / (hi - lo), 0, 1)
     return t * t * (3 - 2 * t)
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.where(n > 0, n, 1)

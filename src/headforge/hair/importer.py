@@ -13,11 +13,11 @@ import numpy as np
 
 from headforge.errors import HairFileError
 from headforge.hair.fit import fit_hairstyle
-from headforge.hair.meshquery import closest_points
+from headforge.core.geometry import closest_points
 from headforge.hair.reference import ReferenceHead
 from headforge.hair.registration import register_roots
 from headforge.hair.scalp import ROOT_LIFT, surface_frame
-from headforge.hair.strands import Hairstyle, resample, strand_colors
+from headforge.core.strands import Hairstyle, resample, strand_colors
 
 MAX_ROOT_GAP = 0.01  # metres
 

@@ -3,8 +3,9 @@ loads styles from it as dense hair on the reference head.
 
 ``build_library`` is reproducible: every style is generated with a seed made from its name,
 on the reference head of the default head model. The default database lives in the cache
-folder (``headforge.paths.cache_dir() / "hairstyles.sqlite"``) and is built by
-``headforge setup`` or ``headforge hairstyles build``.
+folder, named by ``LIBRARY_VERSION`` (``headforge.paths.cache_dir() /
+"hairstyles-<version>.sqlite"``, so checkouts of different code do not rebuild each other's),
+and is built by ``headforge setup`` or ``headforge hairstyles build``.
 """
 from __future__ import annotations
 
@@ -17,34 +18,35 @@ from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from headforge.errors import HairFileError, HairstyleNameError
-from headforge.export.png import encode_png
+from headforge.core.images import decode_png, encode_png
 from headforge.hair.catalog import COLORS, SPECS, StyleSpec, length_tag, spec, style_tags
 from headforge.hair.database import SCHEMA_VERSION, HairstyleDatabase, HairstyleRecord
 from headforge.hair.densify import DENSE_STRANDS, densify
 from headforge.hair.fit import fit_hairstyle
-from headforge.hair.formats import read_strands
+from headforge.core.strand_formats import read_strands
 from headforge.hair.generator import generate_guides
 from headforge.hair.importer import import_strands
 from headforge.hair.reference import ReferenceHead, reference_head
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.hair.thumbnails import contact_sheet, thumbnail
 from headforge.paths import cache_dir
+from headforge.core.files import atomic_path
 
 THUMBNAIL_STRANDS = 6000
 STYLE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 # The code that makes the stored strands: a database built by other code is rebuilt.
-_MAKERS = ("catalog.py", "collision.py", "densify.py", "fit.py", "generator.py", "scalp.py", "strands.py")
+_MAKERS = ("hair/catalog.py", "hair/collision.py", "hair/densify.py", "hair/fit.py", "hair/generator.py",
+           "hair/scalp.py", "core/strands.py", "core/geometry.py")
 LIBRARY_VERSION = "1-" + hashlib.sha1(
-    repr(SPECS).encode() + b"".join((Path(__file__).parent / name).read_bytes() for name in _MAKERS)
+    repr(SPECS).encode() + b"".join((Path(__file__).parents[1] / name).read_bytes() for name in _MAKERS)
 ).hexdigest()[:12]
 
 
 def database_path() -> Path:
-    return cache_dir() / "hairstyles.sqlite"
+    return cache_dir() / f"hairstyles-{LIBRARY_VERSION}.sqlite"
 
 
 def seed_of(name: str) -> int:
@@ -75,10 +77,6 @@ def build_library(path: str | Path | None = None, workers: int | None = None) ->
     next to ``path`` and renamed over it. ``workers``: processes (default: CPU count, max 4;
     spawned, so a script calling this with workers > 1 needs the ``__main__`` guard)."""
     path = Path(path) if path is not None else database_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    db = HairstyleDatabase(tmp)
     reference_head()  # the collision grid is cached on disk before workers need it
     workers = workers or min(4, os.cpu_count() or 1)
     names = [s.name for s in SPECS]
@@ -87,11 +85,12 @@ def build_library(path: str | Path | None = None, workers: int | None = None) ->
             rows = list(pool.map(make_row, names))
     else:
         rows = [make_row(name) for name in names]
-    for record, guides in rows:
-        db.put(record, guides)
-    db.set_meta({"schema_version": SCHEMA_VERSION, "library_version": LIBRARY_VERSION,
-                 "head_model": reference_head_version(), "complete": "1"})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        db = HairstyleDatabase(tmp)
+        for record, guides in rows:
+            db.put(record, guides)
+        db.set_meta({"schema_version": SCHEMA_VERSION, "library_version": LIBRARY_VERSION,
+                     "head_model": reference_head_version(), "complete": "1"})
     return path
 
 
@@ -163,8 +162,7 @@ def load_hairstyle(name: str, max_strands: int | None = None, path: str | None =
 def write_contact_sheet(out: str | Path, path: str | Path | None = None, columns: int = 8) -> Path:
     """Write a PNG contact sheet of every stored style's thumbnail, labelled, by name."""
     records = open_library(path).query()
-    tiles = [(r.name, cv2.imdecode(np.frombuffer(r.thumbnail, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1])
-             for r in records]
+    tiles = [(r.name, decode_png(r.thumbnail, f"the thumbnail of {r.name}")) for r in records]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(encode_png(contact_sheet(tiles, columns)))

@@ -1,12 +1,10 @@
-"""Exact queries on triangle meshes (metres, any frame): inside tests by ray parity,
-closest points, and the creases (sharp concave edges) where plane estimates of the distance
-to a surface go wrong."""
+"""Exact queries on triangle meshes (metres, any frame): inside tests by ray parity and the
+creases (sharp concave edges) where plane estimates of the distance to a surface go wrong.
+Closest points are :func:`headforge.core.geometry.closest_points`."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-CANDIDATE_FACES = 8  # faces (by centre) searched for each closest-point query
 CREASE_DEG = 30.0  # a concave edge this sharp makes a crease
 
 
@@ -80,54 +78,6 @@ def _ray_hits(tri: np.ndarray, q: np.ndarray) -> np.ndarray:
     return inside & (z > q[:, 2])
 
 
-def closest_points(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray,
-                   face_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Closest point on the mesh (restricted to ``face_ids`` if given) to each (M, 3) point:
-    (M,) face ids, (M, 3) barycentric coordinates, (M, 3) positions. Candidate faces are the
-    ``CANDIDATE_FACES`` nearest by centre, which is exact for meshes of even triangles."""
-    v = np.asarray(vertices, np.float64)
-    f = np.asarray(faces)
-    ids = np.arange(len(f)) if face_ids is None else np.asarray(face_ids)
-    tri = v[f[ids]]
-    k = min(CANDIDATE_FACES, len(ids))
-    _, cand = cKDTree(tri.mean(1)).query(points, k=k)
-    cand = cand.reshape(len(points), k)
-    p = np.repeat(np.asarray(points, np.float64), k, axis=0)
-    t = tri[cand.ravel()]
-    bary = closest_on_triangles(p, t[:, 0], t[:, 1], t[:, 2])
-    q = np.einsum("nk,nkd->nd", bary, t)
-    best = np.linalg.norm(q - p, axis=1).reshape(len(points), k).argmin(1)
-    pick = np.arange(len(points)) * k + best
-    return ids[cand.ravel()[pick]], bary[pick], q[pick]
-
-
-def closest_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """(N, 3) barycentric coordinates of the point of triangle (a, b, c) closest to p
-    (all (N, 3)), by the Voronoi regions of the vertices, edges and face."""
-    ab, ac = b - a, c - a
-    def dot(x, y):
-        return np.einsum("nd,nd->n", x, y)
-    d1, d2 = dot(ab, p - a), dot(ac, p - a)
-    d3, d4 = dot(ab, p - b), dot(ac, p - b)
-    d5, d6 = dot(ab, p - c), dot(ac, p - c)
-    va, vb, vc = d3 * d6 - d5 * d4, d5 * d2 - d1 * d6, d1 * d4 - d3 * d2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        denom = va + vb + vc
-        v, w = vb / denom, vc / denom
-        bary = np.column_stack([1 - v - w, v, w])
-        # Later rules win, so the order is the reverse of the usual sequence of tests.
-        t = (d4 - d3) / ((d4 - d3) + (d5 - d6))
-        bary = _where(va <= 0, (d4 - d3 >= 0) & (d5 - d6 >= 0), bary, np.column_stack([0 * t, 1 - t, t]))
-        t = d2 / (d2 - d6)
-        bary = _where(vb <= 0, (d2 >= 0) & (d6 <= 0), bary, np.column_stack([1 - t, 0 * t, t]))
-        bary = _where(d6 >= 0, d5 <= d6, bary, np.array([0.0, 0, 1]))
-        t = d1 / (d1 - d3)
-        bary = _where(vc <= 0, (d1 >= 0) & (d3 <= 0), bary, np.column_stack([1 - t, t, 0 * t]))
-        bary = _where(d3 >= 0, d4 <= d3, bary, np.array([0.0, 1, 0]))
-        bary = _where(d1 <= 0, d2 <= 0, bary, np.array([1.0, 0, 0]))
-    return np.nan_to_num(bary, nan=1 / 3)
-
-
 def crease_faces(vertices: np.ndarray, faces: np.ndarray, degrees: float = CREASE_DEG, rings: int = 2) -> np.ndarray:
     """(F,) bool: faces with a concave edge sharper than ``degrees`` (the neighbour across it
     rises above the face's plane), grown by ``rings`` rings of faces sharing a vertex."""
@@ -150,6 +100,3 @@ def crease_faces(vertices: np.ndarray, faces: np.ndarray, degrees: float = CREAS
         flagged = touched[faces].any(1)
     return flagged
 
-
-def _where(c1: np.ndarray, c2: np.ndarray, current: np.ndarray, value: np.ndarray) -> np.ndarray:
-    return np.where((c1 & c2)[:, None], value, current)

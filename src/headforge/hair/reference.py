@@ -3,7 +3,6 @@ template (head frame, metres), its scalp faces and its collision grid (cached on
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +13,7 @@ from headforge.hair.collision import ClosedSurface, Collider
 from headforge.hair.scalp import scalp_faces
 from headforge.headmodel.anny_head import HeadModel, load_head_model
 from headforge.paths import cache_dir
+from headforge.core.files import atomic_file
 
 
 @dataclass
@@ -54,9 +54,7 @@ def _cached_collider(vertices: np.ndarray, faces: np.ndarray) -> Collider:
         except (OSError, KeyError, ValueError):
             pass  # rebuilt below
     collider = Collider.build(vertices, faces)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, origin=collider.origin, spacing=collider.spacing,
-                        nearest=collider.nearest.astype(np.uint16 if len(collider.rest.points) < 65536 else np.int32))
-    os.replace(tmp, path)
+    with atomic_file(path) as file:
+        np.savez_compressed(file, origin=collider.origin, spacing=collider.spacing,
+                            nearest=collider.nearest.astype(np.uint16 if len(collider.rest.points) < 65536 else np.int32))
     return collider

@@ -11,24 +11,12 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
+from headforge.core.geometry import Similarity, closest_points, rotation_y, umeyama
 from headforge.hair.collision import ClosedSurface
-from headforge.hair.meshquery import closest_points
 
 NONRIGID_SIGMAS = (0.03, 0.015, 0.008)  # metres: smoothing widths of the warp, coarse to fine
 SCALP_SAMPLES = 4000  # uniform samples of the scalp for the root registration
 SURFACE_ITERATIONS = 150  # most root-to-head-surface refinement steps
-
-
-@dataclass
-class Similarity:
-    """x -> scale * rotation @ x + translation."""
-
-    scale: float
-    rotation: np.ndarray
-    translation: np.ndarray
-
-    def apply(self, points: np.ndarray) -> np.ndarray:
-        return self.scale * np.asarray(points, np.float64) @ self.rotation.T + self.translation
 
 
 @dataclass
@@ -62,24 +50,12 @@ def similarity_icp(source: np.ndarray, target: np.ndarray, init: Similarity | No
         a, b = np.concatenate(pairs_from), np.concatenate(pairs_to)
         keep = dist <= 2.5 * np.median(dist) + 1e-9
         step = umeyama(a[keep], b[keep], scale)
-        sim = Similarity(step.scale * sim.scale, step.rotation @ sim.rotation,
-                         step.scale * step.rotation @ sim.translation + step.translation)
+        sim = step.after(sim)
         new_rms = float(np.sqrt(np.mean(dist[keep] ** 2)))
         if abs(rms - new_rms) < 1e-7:
             break
         rms = new_rms
     return sim, rms
-
-
-def umeyama(source: np.ndarray, target: np.ndarray, scale: bool = True) -> Similarity:
-    """Least-squares similarity (or rigid when ``scale`` is False) between paired points."""
-    ms, mt = source.mean(0), target.mean(0)
-    xs, xt = source - ms, target - mt
-    u, sig, vt = np.linalg.svd(xt.T @ xs / len(source))
-    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    rotation = u @ d @ vt
-    s = float(np.trace(np.diag(sig) @ d) / (xs ** 2).sum(1).mean()) if scale else 1.0
-    return Similarity(s, rotation, mt - s * rotation @ ms)
 
 
 def register_surfaces(src_vertices: np.ndarray, src_faces: np.ndarray, dst_vertices: np.ndarray,
@@ -143,9 +119,7 @@ def register_roots(roots: np.ndarray, vertices: np.ndarray, faces: np.ndarray, s
     scale = r_dst / r_src
     best = None
     for angle in turns:
-        a = np.radians(angle)
-        spin = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
-        rotation = frame_dst @ spin @ frame_src.T
+        rotation = frame_dst @ rotation_y(np.radians(angle)) @ frame_src.T
         init = Similarity(scale, rotation, c_dst - scale * rotation @ c_src)
         sim, rms = similarity_icp(src, dst, init, symmetric=True)
         if best is None or rms < best[1]:
@@ -156,8 +130,7 @@ def register_roots(roots: np.ndarray, vertices: np.ndarray, faces: np.ndarray, s
         moved = sim.apply(src)
         _, _, on_head = closest_points(vertices, faces, moved, head)
         step = umeyama(moved, on_head)
-        sim = Similarity(step.scale * sim.scale, step.rotation @ sim.rotation,
-                         step.scale * step.rotation @ sim.translation + step.translation)
+        sim = step.after(sim)
         if np.abs(step.apply(moved) - moved).max() < 1e-6:
             break
     moved = sim.apply(src)

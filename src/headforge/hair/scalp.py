@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from headforge.hair.collision import ClosedSurface
+from headforge.core.geometry import interpolate
 
 HEAD_CENTRE = np.array([0.0, 0.0, -0.01])  # metres, head frame
 MIN_RADIUS = 0.065  # metres: the scalp is at least this far from HEAD_CENTRE
@@ -66,8 +67,9 @@ def sample_surface(vertices: np.ndarray, faces: np.ndarray, face_ids: np.ndarray
 def surface_frame(vertices: np.ndarray, faces: np.ndarray, face: np.ndarray,
                   bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Points (n, 3) and unit face normals (n, 3), float64, at (face, bary) on the mesh."""
-    tri = np.asarray(vertices, np.float64)[np.asarray(faces)[face]]
-    points = np.einsum("nk,nkd->nd", np.asarray(bary, np.float64), tri)
+    corners = np.asarray(faces)[face]
+    tri = np.asarray(vertices, np.float64)[corners]
+    points = interpolate(np.asarray(vertices, np.float64), corners, np.asarray(bary, np.float64))
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     return points, normal / np.linalg.norm(normal, axis=1, keepdims=True)
 

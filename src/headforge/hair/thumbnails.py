@@ -4,8 +4,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from headforge.hair.strands import Hairstyle
-from headforge.render import Camera, render_mesh, render_strands
+from headforge.core.strands import Hairstyle
+from headforge.core.camera import Camera
+from headforge.render import render_mesh, render_strands
 
 SIZE = 256
 SKIN = np.array([222, 186, 160], np.float64)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 
 CROP = 256
 BORDER = (128, 128, 128)  # what the crop shows outside the photo (photos and renders alike)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.hairphoto.align import BORDER, align_face
 from headforge.hairphoto.mask import PersonSegmenter, body_mask, hair_mask
 from headforge.hairphoto.refine import iou
 from headforge.render import render_mesh, render_strands
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 
 
 def hair_iou(avatar: Avatar, photo: np.ndarray, landmarks: np.ndarray, camera: Camera,

@@ -17,8 +17,8 @@ from headforge.hair.fit import fit_on_head
 from headforge.hair.generator import HairParams, generate_guides
 from headforge.hair.reference import reference_head
 from headforge.hair.scalp import HEAD_CENTRE, MIN_RADIUS, azimuth_deg, hairline_height, root_points
-from headforge.hair.strands import Hairstyle
-from headforge.render.camera import Camera
+from headforge.core.strands import Hairstyle
+from headforge.core.camera import Camera
 from headforge.render.mesh import Render
 
 HAIRLINE_DROP = 0.03  # metres: photo hair roots at most this far below the generator's hairline

@@ -40,10 +40,10 @@ import numpy as np
 from headforge.hair.generator import HairParams, region_lengths
 from headforge.hair.reference import reference_head
 from headforge.hair.scalp import root_points
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.hairphoto.styles import length_class, scaled
 from headforge.render import render_mesh, render_strands
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.mesh import Render
 
 SIL_SIZE = 96
@@ -246,7 +246,7 @@ def carve_strands(strands: np.ndarray, camera: Camera, head: Render, mask: np.nd
     return prefix(strands, fraction)
 
 
-def hair_colour(crop: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+def hair_color(crop: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     """(3,) uint8 sRGB base colour of the hair: the per-channel median of the (S, S, 3)
     ``crop`` over the ``mask`` shrunk away from its border, highlights (top tenth of the
     lightness) and deep shadows (bottom tenth) left out. None when too little hair shows."""

@@ -22,21 +22,21 @@ from headforge.fitting.landmark_fit import head_angles_deg
 from headforge.hair.generator import HairParams
 from headforge.hair.reference import reference_head
 from headforge.hair.registration import register_surfaces
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.hairphoto.align import BORDER, Alignment, align_face
 from headforge.hairphoto.features import crop_orientation, network_input
 from headforge.hairphoto.grow import carried_style, grow_style, photo_scalp
 from headforge.hairphoto.mask import HairMask, PersonSegmenter, body_mask, hair_mask, runs_off_below_chin
 from headforge.hairphoto.model import Prediction, load_model, predict
-from headforge.hairphoto.refine import behind_body, carve, drape, hair_colour, measured, refine_style, spread
+from headforge.hairphoto.refine import behind_body, carve, drape, hair_color, measured, refine_style, spread
 from headforge.hairphoto.styles import LENGTH_CLASSES, bald, decode, length_class, lengthened
 from headforge.render import render_mesh
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.mesh import Render
 
 STRANDS = dict(guides=300, points=24, count=4000)  # the finished style's strand budget
 MIN_HAIR = 0.002  # a mask under this share of the crop is no hair
-DEFAULT_COLOUR = np.array([60, 42, 30], np.uint8)
+DEFAULT_COLOR = np.array([60, 42, 30], np.uint8)
 # The strand renderer's light and root darkening make hair look this much darker than its
 # base colour (measured on synthetic renders); the photo's colour is divided by it.
 SHADING = 0.9
@@ -118,8 +118,8 @@ class PhotoHairReader:
         mask = hair_mask(crop, alignment.to_crop(landmarks), valid, person)
         lap("mask")
         cam = alignment.camera(camera)
-        color = hair_colour(crop, mask.hair)
-        color = DEFAULT_COLOUR if color is None else np.clip(color / SHADING, 0, 255).astype(np.uint8)
+        color = hair_color(crop, mask.hair)
+        color = DEFAULT_COLOR if color is None else np.clip(color / SHADING, 0, 255).astype(np.uint8)
         if mask.hair.mean() < MIN_HAIR:
             params = bald(**STRANDS)
             style = grow_style(params, vertices, faces, color)

@@ -22,7 +22,7 @@ import numpy as np
 
 from headforge.fitting.landmark_fit import head_angles_deg
 from headforge.hair.generator import HairParams
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.hairphoto.align import BORDER, CROP, align_face
 from headforge.hairphoto.features import crop_orientation, network_input
 from headforge.hairphoto.grow import grow_style
@@ -30,11 +30,12 @@ from headforge.hairphoto.styles import encode, sample_style
 from headforge.headmodel.anny_head import load_head_model
 from headforge.headmodel.landmark_embedding import load_landmark_embedding
 from headforge.render import render_mesh, render_strands
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.texture.trust import FACE_OVAL
+from headforge.core.geometry import interpolate, rotation_x, rotation_y, rotation_z
 
 # Base hair colours (sRGB): black, dark brown, brown, auburn, red, dark blond, blond, grey.
-HAIR_COLOURS = np.array([[25, 20, 18], [55, 38, 28], [95, 65, 42], [120, 55, 30], [165, 80, 40],
+HAIR_COLORS = np.array([[25, 20, 18], [55, 38, 28], [95, 65, 42], [120, 55, 30], [165, 80, 40],
                          [150, 115, 70], [215, 185, 130], [170, 165, 160]], np.float64)
 SKIN_TONES = np.array([[245, 205, 180], [225, 175, 140], [190, 140, 105], [140, 95, 65], [95, 62, 45]], np.float64)
 GUIDES, POINTS, STRANDS = 200, 20, 3000  # guide strands, points per strand, dense strands
@@ -92,15 +93,14 @@ def random_identity(rng: np.random.Generator) -> np.ndarray:
 def landmarks_3d(vertices: np.ndarray) -> np.ndarray:
     """(478, 3) mediapipe landmark positions on the head ``vertices``."""
     model, faces, bary = _assets()
-    return np.einsum("nk,nkc->nc", bary, np.asarray(vertices, np.float64)[model.faces[faces]])
+    return interpolate(np.asarray(vertices, np.float64), model.faces[faces], bary)
 
 
 def photo_camera(rng: np.random.Generator) -> Camera:
     """A random portrait camera: yaw, pitch and roll, distance and field of view."""
     cam = Camera.orbit(640, 640, rng.uniform(-40, 40), rng.uniform(-18, 15), rng.uniform(0.6, 1.4),
                        rng.uniform(18, 40), np.array([0.0, -0.02, 0.0]))
-    a = np.radians(rng.uniform(-12, 12))
-    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rz = rotation_z(np.radians(rng.uniform(-12, 12)))
     return Camera(cam.width, cam.height, cam.focal, cam.cx, cam.cy, rz @ cam.R, rz @ cam.t)
 
 
@@ -130,8 +130,7 @@ def photo_box(rng: np.random.Generator, size: int) -> np.ndarray:
         bottom = rng.uniform(0.55, 1.0) * size
         left, right = rng.uniform(-0.05, 0.3, 2) * size
         corners = np.array([[left, top], [size - right, top], [size - right, bottom], [left, bottom]])
-        a = np.radians(rng.uniform(-15, 15))
-        turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        turn = rotation_z(np.radians(rng.uniform(-15, 15)))[:2, :2]
         centre = corners.mean(0)
         corners = (corners - centre) @ turn.T + centre
         box = np.zeros((size, size), np.uint8)
@@ -177,10 +176,7 @@ class Torso:
     @staticmethod
     def random(rng: np.random.Generator) -> "Torso":
         yaw, roll, pitch = np.radians([np.clip(rng.normal(0, 12), -30, 30), rng.uniform(-6, 6), rng.uniform(-8, 8)])
-        ry = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
-        rz = np.array([[np.cos(roll), -np.sin(roll), 0], [np.sin(roll), np.cos(roll), 0], [0, 0, 1]])
-        rx = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
-        return Torso(ry @ rz @ rx, float(rng.uniform(0.85, 1.15)), float(rng.uniform(0.85, 1.2)))
+        return Torso(rotation_y(yaw) @ rotation_z(roll) @ rotation_x(pitch), float(rng.uniform(0.85, 1.15)), float(rng.uniform(0.85, 1.2)))
 
     def section(self, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Half-width and half-depth (metres) of the cross-sections ``depth`` metres below
@@ -257,7 +253,7 @@ def _view(rng, params, style, vertices, values, classes, size) -> Sample:
     lm = photo_cam.project(landmarks_3d(vertices))
     alignment = align_face(lm, size)
     cam = alignment.camera(photo_cam)
-    hair_rgb = np.clip(HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))] * rng.uniform(0.8, 1.2, 3), 0, 255)
+    hair_rgb = np.clip(HAIR_COLORS[rng.integers(len(HAIR_COLORS))] * rng.uniform(0.8, 1.2, 3), 0, 255)
     colors = np.clip(style.colors.astype(np.float64) / 128 * hair_rgb, 0, 255).astype(np.uint8)
     skin = np.clip(SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.1, 3), 0, 255)
     torso = Torso.random(rng)

@@ -11,7 +11,6 @@ anny's rest frame is Blender's (Z up, the face looks along -Y): (x, y, z) -> (x,
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from headforge.errors import ModelError
 from headforge.paths import cache_dir
 from headforge.headmodel.uv_layout import repack_head_uvs
+from headforge.core.files import atomic_file
 
 MODEL_NAME = "anny-head"
 CACHE_VERSION = 3
@@ -146,24 +146,22 @@ def build_cache(path: Path | None = None) -> Path:
     )
     uvs = model.texture_coordinates.numpy()
     face_uvs = model.face_texture_coordinate_indices.numpy().astype(np.int32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(
-        tmp,
-        version=np.array(f"anny-{anny.__version__}/cache-{CACHE_VERSION}"),
-        template=(template - origin).astype(np.float32),
-        faces=faces,
-        uvs=repack_head_uvs(uvs, face_uvs, _face_centre_uv(template, faces, uvs, face_uvs), FACE_MAGNIFY).astype(np.float32),
-        face_uvs=face_uvs,
-        phenotype_names=np.array(labels_p),
-        phenotype_basis=to_head_frame(phenotype_basis).astype(np.float32),
-        local_names=np.array([labels_l[i] for i in keep]),
-        local_pos=to_head_frame(pos[keep]).astype(np.float32),
-        local_neg=to_head_frame(neg[keep]).astype(np.float32),
-        action_names=np.array(model.facial_action_labels),
-        action_basis=to_head_frame(acts).astype(np.float32),
-    )
-    os.replace(tmp, path)
+    with atomic_file(path) as file:
+        np.savez(
+            file,
+            version=np.array(f"anny-{anny.__version__}/cache-{CACHE_VERSION}"),
+            template=(template - origin).astype(np.float32),
+            faces=faces,
+            uvs=repack_head_uvs(uvs, face_uvs, _face_centre_uv(template, faces, uvs, face_uvs), FACE_MAGNIFY).astype(np.float32),
+            face_uvs=face_uvs,
+            phenotype_names=np.array(labels_p),
+            phenotype_basis=to_head_frame(phenotype_basis).astype(np.float32),
+            local_names=np.array([labels_l[i] for i in keep]),
+            local_pos=to_head_frame(pos[keep]).astype(np.float32),
+            local_neg=to_head_frame(neg[keep]).astype(np.float32),
+            action_names=np.array(model.facial_action_labels),
+            action_basis=to_head_frame(acts).astype(np.float32),
+        )
     return path
 
 

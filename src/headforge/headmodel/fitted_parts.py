@@ -1,7 +1,7 @@
 """The avatar's separate parts, fitted to its head: teeth, tongue, eyeballs, mouth cavity, bust and top.
 
 From the default-identity parts of :mod:`headforge.headmodel.parts` and the avatar's fitted
-head (:class:`headforge.avatar.HeadMesh` of the anny back-end, head frame, metres):
+head (:class:`headforge.core.avatar.HeadMesh` of the anny back-end, head frame, metres):
 
 - the tongue is the head model's own (its vertices and morph targets, as fitted); the teeth
   follow the tongue's similarity transform from the default identity to the person's;
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from headforge.avatar import Avatar, HeadMesh
+from headforge.core.avatar import Avatar, HeadMesh
 from headforge.headmodel.parts import EYE_ACTIONS, PartsModel, carry_bust, load_parts
 from headforge.headmodel import parts_atlas as atlas
 
@@ -252,11 +252,12 @@ class Scene:
 
 def scene(avatar: Avatar, expression: np.ndarray | None = None, albedo: np.ndarray | None = None) -> Scene:
     """The avatar (posed by the (52,) ``expression``, default its own) with its parts, for
-    :func:`headforge.render.render_mesh`; ``albedo`` defaults to ``avatar.worn_albedo()``.
+    :func:`headforge.render.render_mesh`; ``albedo`` defaults to ``avatar.albedo`` (pass
+    :func:`headforge.texture.scalp.worn_albedo` for the scalp under the hair painted).
     Without parts: the head alone."""
     m = avatar.mesh
     weights = avatar.expression if expression is None else expression
-    albedo = avatar.worn_albedo() if albedo is None else albedo
+    albedo = avatar.albedo if albedo is None else albedo
     posed = m.posed(weights)
     hp = avatar_parts(avatar)
     if hp is None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from headforge.errors import ModelError
+from headforge.core.geometry import closest_points
 
 EMBEDDING_PATH = Path(__file__).parent / "data" / "anny_mediapipe478.npz"
 VIEWS = [(0, 0), (-20, 0), (20, 0), (0, -12), (0, 12)]  # (yaw, pitch) degrees
@@ -28,18 +29,18 @@ def load_landmark_embedding(path: Path = EMBEDDING_PATH) -> tuple[np.ndarray, np
         raise ModelError(f"landmark embedding {path} is missing or unreadable: {e}") from e
 
 
-def head_colours(vertices: np.ndarray, eyes: np.ndarray) -> np.ndarray:
+def head_colors(vertices: np.ndarray, eyes: np.ndarray) -> np.ndarray:
     """(V, 3) uint8 vertex colours for :func:`embed_by_rendering`: skin everywhere, white
     eyeballs (``eyes``: (V,) bool) with a dark iris disc facing forward."""
-    colours = np.tile(SKIN, (len(vertices), 1))
-    colours[eyes] = 235
+    colors = np.tile(SKIN, (len(vertices), 1))
+    colors[eyes] = 235
     for side in (vertices[:, 0] > 0, vertices[:, 0] < 0):
         sel = eyes & side
         centre = vertices[sel].mean(0)
         front = vertices[sel][:, 2].max()
         iris = sel & (vertices[:, 2] > front - 0.0035) & (np.linalg.norm(vertices[:, :2] - centre[:2], axis=1) < 0.0065)
-        colours[iris] = (60, 45, 35)
-    return colours
+        colors[iris] = (60, 45, 35)
+    return colors
 
 
 def _snap_to_surface(px: np.ndarray, face_image: np.ndarray, depth: np.ndarray, allowed: np.ndarray):
@@ -55,33 +56,7 @@ def _snap_to_surface(px: np.ndarray, face_image: np.ndarray, depth: np.ndarray, 
     return snapped, front[snapped[:, 1], snapped[:, 0]]
 
 
-def closest_surface_points(mesh, points: np.ndarray, allowed: np.ndarray | None = None):
-    """Face index (N,) and closest point (N, 3) on the trimesh ``mesh`` for each of the (N, 3)
-    points, searched among the faces around the 8 nearest vertices (of the ``allowed`` (F,)
-    bool faces, when given)."""
-    import trimesh
-    from scipy.spatial import cKDTree
-
-    usable = np.arange(len(mesh.vertices))
-    if allowed is not None:
-        usable = np.unique(np.asarray(mesh.faces)[allowed])
-    _, near = cKDTree(mesh.vertices[usable]).query(points, k=8)
-    near = usable[near]
-    vertex_faces = mesh.vertex_faces
-    face_idx = np.zeros(len(points), np.int64)
-    closest = np.zeros_like(points)
-    for i, p in enumerate(points):
-        cand = np.unique(vertex_faces[near[i]])
-        cand = cand[cand >= 0]
-        if allowed is not None:
-            cand = cand[allowed[cand]]
-        c = trimesh.triangles.closest_point(mesh.triangles[cand], np.repeat(p[None], len(cand), 0))
-        j = np.argmin(np.linalg.norm(c - p, axis=1))
-        face_idx[i], closest[i] = cand[j], c[j]
-    return face_idx, closest
-
-
-def embed_by_rendering(vertices: np.ndarray, faces: np.ndarray, colours: np.ndarray,
+def embed_by_rendering(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray,
                        check_png: Path | None = None, skin_faces: np.ndarray | None = None,
                        eye_faces: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(faces (478,) int32, bary (478, 3) float32) of mediapipe's landmarks on a neutral head.
@@ -102,14 +77,14 @@ def embed_by_rendering(vertices: np.ndarray, faces: np.ndarray, colours: np.ndar
 
     from headforge.detection.landmarks import FaceDetector
     from headforge.render import render_mesh
-    from headforge.render.camera import Camera
+    from headforge.core.camera import Camera
 
     mesh = trimesh.Trimesh(vertices, faces, process=False)
     detector = FaceDetector()
     samples = [[] for _ in range(478)]
     for yaw, pitch in VIEWS:
         cam = Camera.orbit(RENDER_SIZE, RENDER_SIZE, yaw, pitch, distance=0.7, fov_deg=22, target=np.array([0, -0.02, 0]))
-        r = render_mesh(vertices, faces, cam, vertex_colors=colours, background=(90, 110, 130))
+        r = render_mesh(vertices, faces, cam, vertex_colors=colors, background=(90, 110, 130))
         lm = detector(r.image).points[:, :2]
         if check_png is not None and (yaw, pitch) == (0, 0):
             img = cv2.cvtColor(r.image, cv2.COLOR_RGB2BGR)
@@ -139,10 +114,8 @@ def embed_by_rendering(vertices: np.ndarray, faces: np.ndarray, colours: np.ndar
         p = np.array([a for a, _ in s])
         w = np.array([b for _, b in s]) ** 2
         points[i] = (p * w[:, None]).sum(0) / w.sum()
-    face_idx, closest = closest_surface_points(mesh, points)
+    face_idx, bary, _ = closest_points(vertices, faces, points)
     for allowed, rows in ((skin_faces, np.arange(468)), (eye_faces, np.arange(468, 478))):
         if allowed is not None:
-            face_idx[rows], closest[rows] = closest_surface_points(mesh, points[rows], allowed)
-    bary = np.clip(trimesh.triangles.points_to_barycentric(mesh.triangles[face_idx], closest), 0, 1)
-    bary /= bary.sum(1, keepdims=True)
+            face_idx[rows], bary[rows], _ = closest_points(vertices, faces, points[rows], np.flatnonzero(allowed))
     return face_idx.astype(np.int32), bary.astype(np.float32)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import ExifTags, Image, UnidentifiedImageError, features
+from PIL import Image, UnidentifiedImageError, features
 
+from headforge.core.images import JPEG_SOF, UPRIGHT, exif_orientation, jpeg_segments
 from headforge.errors import (
     BadImageError,
     HeadforgeError,
@@ -55,18 +56,6 @@ _IMAGE_MAGIC = [
 _HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIF_BRANDS = {b"mif1", b"msf1"}  # generic HEIF container: HEIC or AVIF inside
-# JPEG start-of-frame markers (they carry the image size); C4, C8 and CC are not frames.
-_JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-# EXIF orientation -> the PIL transpose that makes the image upright.
-UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 _CONVERTIBLE_MODES = {
     "1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr"
@@ -173,7 +162,7 @@ def _decode(data: bytes, label: str, max_pixels: int, min_side: int) -> Photo:
                 _check_dims(*img.size, label, max_pixels, min_side)
                 img.load()
                 mode = img.mode
-                orientation = _exif_orientation(img)
+                orientation = exif_orientation(img)
                 upright = img.transpose(UPRIGHT[orientation]) if orientation in UPRIGHT else img
                 rgb = _to_rgb(upright, label)
     except HeadforgeError:
@@ -264,16 +253,6 @@ def _to_rgb(img: Image.Image, label: str) -> np.ndarray:
     return np.array(rgb, dtype=np.uint8)
 
 
-def _exif_orientation(img: Image.Image) -> int:
-    """EXIF orientation 1..8; 1 (as stored) where missing or unreadable, since a broken
-    EXIF block should not lose a good picture."""
-    try:
-        value = img.getexif().get(ExifTags.Base.Orientation, 1)
-        return value if isinstance(value, int) else 1
-    except Exception:
-        return 1
-
-
 def _non_image_kind(data: bytes) -> str | None:
     """'a PDF document', 'an SVG drawing', ... for known non-image content, else None."""
     for prefix, kind in _NON_IMAGE_MAGIC:
@@ -328,18 +307,13 @@ def _header_size(data: bytes, fmt: str | None) -> tuple[int, int] | None:
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the first JPEG start-of-frame segment, walking the markers."""
-    i = 2
-    while i + 9 <= len(data) and data[i] == 0xFF:
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-        elif marker in _JPEG_SOF:
-            height, width = struct.unpack(">HH", data[i + 5:i + 9])
-            return width, height
-        elif 0xD0 <= marker <= 0xD9 or marker == 0x01:  # markers without a length
-            i += 2
-        else:
-            i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+    try:
+        for marker, start, end in jpeg_segments(data):
+            if marker in JPEG_SOF and end >= start + 9:
+                height, width = struct.unpack(">HH", data[start + 5:start + 9])
+                return width, height
+    except ValueError:
+        return None
     return None
 
 

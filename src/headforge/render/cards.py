@@ -7,12 +7,14 @@ from __future__ import annotations
 import numpy as np
 
 from headforge.render import shading
-from headforge.render.camera import Camera
-from headforge.render.mesh import Render
+from headforge.core.camera import Camera
+from headforge.render.mesh import Render, backdrop
 from headforge.render.raster import rasterize
+from headforge.core.geometry import interpolate, unit
 
 ALPHA_CUTOFF = 0.5  # the glTF material's alphaCutoff (alphaMode MASK)
-HIGHLIGHT = 0.22  # strength of the highlight along the fibres (Kajiya-Kay specular)
+TINTED_HIGHLIGHT = 0.2  # the hair-coloured highlight along the fibres (Kajiya-Kay specular)
+WHITE_HIGHLIGHT = 0.12  # the uncoloured one (the fibres' surface reflection; shows on dark hair)
 HIGHLIGHT_POWER = 60.0
 FIBRE_WEIGHT = 0.5  # share of the fibre (tangent) diffuse term; the rest follows the normals
 
@@ -40,12 +42,7 @@ def render_cards(
     if lighting not in ("studio", "flat"):
         raise ValueError(f"lighting must be 'studio' or 'flat', got {lighting!r}")
     h, w = camera.height, camera.width
-    if base is None:
-        base = Render(
-            np.broadcast_to(np.rint(shading.as_rgb01(background) * 255).astype(np.uint8), (h, w, 3)),
-            np.zeros((h, w), bool), np.full((h, w), -1, np.int32), np.full((h, w), np.inf, np.float32))
-    elif base.image.shape[:2] != (h, w):
-        raise ValueError(f"base render is {base.image.shape[:2]}, camera is {(h, w)}")
+    base = backdrop(base, camera, background)
     faces = cards.faces.astype(np.int64)
     screen = camera.to_screen(cards.positions)
     mips = mip_pyramid(texture)
@@ -54,7 +51,7 @@ def render_cards(
     solid = [m[..., 3] >= ALPHA_CUTOFF for m in mips]
 
     def opaque(face: np.ndarray, bary: np.ndarray) -> np.ndarray:
-        uv = shading.interpolate(cards.uvs, faces.take(face, 0), bary)
+        uv = interpolate(cards.uvs, faces.take(face, 0), bary)
         return _nearest(solid, level.take(face), uv)
 
     # The nearest fragment first; where its texel is clear (and it is in front of the base),
@@ -75,12 +72,13 @@ def render_cards(
     face = face.take(shown)
     corners = faces.take(face, 0)
     bary = bary.take(shown, 0)
-    uv = shading.interpolate(cards.uvs, corners, bary)
+    uv = interpolate(cards.uvs, corners, bary)
     grey = _sample(mips, level.take(face), uv, slice(0, 3))
-    color = shading.linear_to_srgb(shading.interpolate(cards.colors, corners, bary)).astype(np.float32)
+    color = shading.linear_to_srgb(interpolate(cards.colors, corners, bary)).astype(np.float32)
     rgb = color * grey
     if lighting == "studio":
-        rgb = rgb * _light(cards, camera, screen, faces, face, corners, bary)
+        diffuse, highlight = _light(cards, camera, screen, faces, face, corners, bary)
+        rgb = rgb * (diffuse + TINTED_HIGHLIGHT * highlight) + WHITE_HIGHLIGHT * highlight * grey
     image = base.image.reshape(-1, 3).copy()
     image[shown] = np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
     out_face, depth, mask = base.face.ravel().copy(), base.depth.ravel().copy(), base.mask.ravel().copy()
@@ -138,16 +136,17 @@ def _sample(mips: list[np.ndarray], level: np.ndarray, uv: np.ndarray, channels:
     return out
 
 
-def _light(cards, camera, screen, faces, face, corners, bary) -> np.ndarray:
-    """(M, 1) studio light of the cards at the shown fragments (camera frame)."""
+def _light(cards, camera, screen, faces, face, corners, bary) -> tuple[np.ndarray, np.ndarray]:
+    """(M, 1) diffuse studio light and (M, 1) highlight (0..1) of the cards at the shown
+    fragments (camera frame)."""
     R = np.asarray(camera.R, np.float32)
-    normal = shading.normalize(shading.interpolate(cards.normals, corners, bary) @ R.T)
-    tangent = shading.normalize(shading.interpolate(cards.tangents[:, :3], corners, bary) @ R.T)
+    normal = unit(interpolate(cards.normals, corners, bary) @ R.T)
+    tangent = unit(interpolate(cards.tangents[:, :3], corners, bary) @ R.T)
     # Two-sided: a face seen from behind (clockwise on the screen) has its normal flipped.
     p = screen[faces.take(face, 0)][..., :2]
     back = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]) < 0
     normal[back] *= -1
     diffuse = (1 - FIBRE_WEIGHT) * shading.studio_light(normal) + FIBRE_WEIGHT * shading.strand_light(tangent)
-    half = shading.normalize((shading.KEY[0] + [0.0, 0.0, -1.0])[None]).astype(np.float32)
+    half = unit((shading.KEY[0] + [0.0, 0.0, -1.0])[None]).astype(np.float32)
     cos = tangent @ half[0]
-    return diffuse + HIGHLIGHT * np.sqrt(np.maximum(1 - cos * cos, 0))[:, None] ** HIGHLIGHT_POWER
+    return diffuse, np.sqrt(np.maximum(1 - cos * cos, 0))[:, None] ** HIGHLIGHT_POWER

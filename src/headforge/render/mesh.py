@@ -6,8 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from headforge.render import shading
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.raster import Fragments, rasterize
+from headforge.core.geometry import interpolate, unit
 
 
 @dataclass
@@ -26,6 +27,19 @@ class Render:
     face: np.ndarray
     depth: np.ndarray
     strand: np.ndarray | None = None
+
+
+def backdrop(base: Render | None, camera: Camera, background) -> Render:
+    """What strands or cards are drawn over: ``base`` (checked to be the camera's size), or,
+    when None, an empty render of the ``background`` colour (0..255 or 0..1 RGB)."""
+    h, w = camera.height, camera.width
+    if base is None:
+        return Render(
+            np.broadcast_to(np.rint(shading.as_rgb01(background) * 255).astype(np.uint8), (h, w, 3)),
+            np.zeros((h, w), bool), np.full((h, w), -1, np.int32), np.full((h, w), np.inf, np.float32))
+    if base.image.shape[:2] != (h, w):
+        raise ValueError(f"base render is {base.image.shape[:2]}, camera is {(h, w)}")
+    return base
 
 
 def render_mesh(
@@ -139,21 +153,21 @@ class _Surface:
         bary = frags.bary.reshape(-1, 3).take(pixels, 0)
         uv = None
         if self.uvs is not None and (self.texture is not None or self.normal_map is not None):
-            uv = shading.interpolate(self.uvs, self.face_uvs.take(face, 0), bary)
+            uv = interpolate(self.uvs, self.face_uvs.take(face, 0), bary)
         if self.texture is not None:
             albedo = shading.sample_bilinear(self.texture, uv) * np.float32(1 / 255)
         elif self.vertex_colors is not None:
-            albedo = shading.interpolate(self.vertex_colors, self.faces.take(face, 0), bary)
+            albedo = interpolate(self.vertex_colors, self.faces.take(face, 0), bary)
         else:
             albedo = np.broadcast_to(self.color, (len(face), 3))
         if not self.lit:
             return albedo
-        normal = shading.interpolate(self.normals, self.faces.take(face, 0), bary)
+        normal = interpolate(self.normals, self.faces.take(face, 0), bary)
         if self.normal_map is not None:
             corners = self.face_uvs.take(face, 0)
-            tangent = shading.interpolate(self.tangents, corners, bary)
-            bitangent = shading.interpolate(self.bitangents, corners, bary)
+            tangent = interpolate(self.tangents, corners, bary)
+            bitangent = interpolate(self.bitangents, corners, bary)
             texel = shading.sample_bilinear(self.normal_map, uv) * np.float32(1 / 255)
             normal = shading.perturb_normals(normal, tangent, bitangent, texel)
         normal *= self.side.take(face)[:, None]
-        return albedo * shading.studio_light(shading.normalize(normal))
+        return albedo * shading.studio_light(unit(normal))

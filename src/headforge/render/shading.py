@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from headforge.core.geometry import unit, uv_gradients
+
 AMBIENT = 0.22
 # Key light from the camera's upper left, a weak fill from the right; (direction, intensity).
 KEY = (np.array([-0.55, -0.6, -1.0]) / np.linalg.norm([-0.55, -0.6, -1.0]), 0.72)
@@ -58,19 +60,6 @@ def sample_bilinear(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
     return top + (bottom - top) * fy
 
 
-def interpolate(values: np.ndarray, corners: np.ndarray, bary: np.ndarray) -> np.ndarray:
-    """Blend per-vertex (V, C) ``values`` at the (N, 3) vertex indices ``corners`` of N
-    points with their (N, 3) barycentric weights -> (N, C) float32."""
-    v = values.astype(np.float32, copy=False)
-    return np.einsum("nk,nkc->nc", bary.astype(np.float32, copy=False), v.take(corners, 0))
-
-
-def normalize(v: np.ndarray) -> np.ndarray:
-    """Rows of (N, 3) scaled to unit length (zero rows stay zero)."""
-    n = np.sqrt(np.einsum("ij,ij->i", v, v))
-    return v / np.maximum(n, 1e-12)[:, None]
-
-
 def _scatter_add(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Sum (M, 3) ``values`` into (n, 3) rows given by (M,) ``index``."""
     return np.stack([np.bincount(index, values[:, c], n) for c in range(3)], 1)
@@ -92,16 +81,7 @@ def uv_tangents(vertices, faces, uvs, face_uvs) -> tuple[np.ndarray, np.ndarray]
     """Per texture-coordinate (T, 3) tangents (direction of +u) and bitangents (+v) in the
     vertices' frame, accumulated over the faces that use each texture coordinate (so
     they stay continuous in UV space, and split at UV seams)."""
-    v = np.asarray(vertices, np.float64)[faces]
-    t = np.asarray(uvs, np.float64)[face_uvs]
-    dp1, dp2 = v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]
-    du1, dv1 = t[:, 1, 0] - t[:, 0, 0], t[:, 1, 1] - t[:, 0, 1]
-    du2, dv2 = t[:, 2, 0] - t[:, 0, 0], t[:, 2, 1] - t[:, 0, 1]
-    # The exact tangent divides by det (twice the UV area); multiplying back by |det| leaves
-    # its sign and weighs faces by their UV area, like area-weighted normals.
-    w = np.sign(du1 * dv2 - du2 * dv1)[:, None]
-    tangent = (dp1 * dv2[:, None] - dp2 * dv1[:, None]) * w
-    bitangent = (dp2 * du1[:, None] - dp1 * du2[:, None]) * w
+    tangent, bitangent = uv_gradients(vertices, faces, uvs, face_uvs)
     idx, n = face_uvs.ravel(), len(uvs)
     return (
         _scatter_add(idx, np.repeat(tangent, 3, 0), n),
@@ -112,12 +92,12 @@ def uv_tangents(vertices, faces, uvs, face_uvs) -> tuple[np.ndarray, np.ndarray]
 def perturb_normals(normal, tangent, bitangent, texel) -> np.ndarray:
     """Apply tangent-space normal-map texels (N, 3) 0..1 (OpenGL convention: green = +v)
     to (N, 3) surface normals with interpolated (N, 3) tangents and bitangents."""
-    n = normalize(normal)
-    t = normalize(tangent - n * np.einsum("ij,ij->i", tangent, n)[:, None])
+    n = unit(normal)
+    t = unit(tangent - n * np.einsum("ij,ij->i", tangent, n)[:, None])
     b = np.cross(n, t)
     b *= np.where(np.einsum("ij,ij->i", b, bitangent) < 0, -1.0, 1.0).astype(np.float32)[:, None]
     m = texel * 2.0 - 1.0
-    return normalize(t * m[:, 0:1] + b * m[:, 1:2] + n * m[:, 2:3])
+    return unit(t * m[:, 0:1] + b * m[:, 1:2] + n * m[:, 2:3])
 
 
 def studio_light(normal: np.ndarray) -> np.ndarray:

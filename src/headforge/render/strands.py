@@ -5,8 +5,9 @@ import numpy as np
 
 from headforge.render import shading
 from headforge.render.batching import chunk_ranges, expand
-from headforge.render.camera import Camera
-from headforge.render.mesh import Render
+from headforge.core.camera import Camera
+from headforge.render.mesh import Render, backdrop
+from headforge.core.geometry import unit
 
 _MAX_SAMPLES = 1 << 20  # line samples expanded at once (~60 bytes each)
 _EMPTY_KEY = np.iinfo(np.int64).max
@@ -37,15 +38,7 @@ def render_strands(
     if lighting not in ("studio", "flat"):
         raise ValueError(f"lighting must be 'studio' or 'flat', got {lighting!r}")
     h, w = camera.height, camera.width
-    if base is None:
-        base = Render(
-            np.broadcast_to(np.rint(shading.as_rgb01(background) * 255).astype(np.uint8), (h, w, 3)),
-            np.zeros((h, w), bool),
-            np.full((h, w), -1, np.int32),
-            np.full((h, w), np.inf, np.float32),
-        )
-    elif base.image.shape[:2] != (h, w):
-        raise ValueError(f"base render is {base.image.shape[:2]}, camera is {(h, w)}")
+    base = backdrop(base, camera, background)
     strands = np.asarray(strands, np.float64)
     n_strands, n_points = strands.shape[:2]
     cam = camera.to_camera(strands.reshape(-1, 3)).reshape(n_strands, n_points, 3)
@@ -112,7 +105,7 @@ class _Segments:
         if n_samples.sum() >= 1 << 32:
             raise ValueError("too many line samples; lower the resolution or the strand count")
         direction = np.diff(cam, axis=1).reshape(-1, 3)[index]
-        tangent = shading.normalize(direction).astype(np.float32)
+        tangent = unit(direction).astype(np.float32)
         start, delta = np.ascontiguousarray(a.T, np.float32), np.ascontiguousarray((b - a).T, np.float32)
         return _Segments(index, start, delta, n_samples, tangent)
 

@@ -33,7 +33,7 @@ from celery.exceptions import Ignore
 from celery.signals import worker_process_init
 
 from headforge.service.config import Settings
-from headforge.service.engine import KILL_GRACE_S, WORKER_LOST, execute
+from headforge.service.outcome import KILL_GRACE_S, WORKER_LOST, execute
 from headforge.service.errors import NotFoundError
 from headforge.service.layout import upload_prefix
 from headforge.service.runner import JobRunner, limit_threads

@@ -15,17 +15,18 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.emotion import EMOTIONS, with_emotions
 from headforge.emotion.mapping import intensity_vector
 from headforge.export.gltf import glb_bytes
 from headforge.hair.cards import DEFAULT_BUDGET, card_budget
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.service import hair as hair_styles
 from headforge.service.errors import NotReadyError
 from headforge.service.layout import export_key, result_key
 from headforge.service.results import Textures, load_head, zip_bytes
 from headforge.service.storage import Store
+from headforge.texture.scalp import worn_albedo
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def create_export(store: Store, job_id: str, spec: ExportSpec) -> str:
         if spec.max_strands and avatar.hair is not None and avatar.hair.count > spec.max_strands:
             avatar = dataclasses.replace(avatar, hair=_thinned(avatar.hair, spec.max_strands))
         store.put(export_key(job_id, spec.id, "spec.json"), json.dumps(asdict(spec)).encode())
-        worn = textures.albedo if avatar.worn_albedo() is avatar.albedo else None  # stored bare: painted under hair
+        worn = textures.albedo if worn_albedo(avatar) is avatar.albedo else None  # stored bare: painted under hair
         store.put(key, glb_bytes(avatar, worn, textures.normal, spec.hair_cards))
     return spec.id
 
@@ -76,7 +77,8 @@ def export_zip(store: Store, job_id: str, export_id: str) -> bytes | None:
         raw = store.get(export_key(job_id, export_id, "spec.json"))
         if raw is None:
             return None
-        avatar, _ = _posed_head(store, job_id, ExportSpec(**json.loads(raw)), preview=True)
+        spec = ExportSpec(**json.loads(raw))
+        avatar, _ = _posed_head(store, job_id, spec, preview=True)
         data = zip_bytes(avatar, spec.hair_cards)
         store.put(key, data)
     return data

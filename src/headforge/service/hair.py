@@ -9,21 +9,24 @@ import dataclasses
 from dataclasses import dataclass
 
 import headforge.hair as library
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.errors import UnknownHairstyleError
 
 AUTO, NONE = "auto", "none"
 
 
 @dataclass(frozen=True)
-class Hairstyle:
+class HairstyleSummary:
+    """A style the library offers: its id and display name (the strands are
+    :class:`headforge.core.strands.Hairstyle`)."""
+
     id: str
     name: str
 
 
-def catalogue() -> list[Hairstyle]:
+def catalogue() -> list[HairstyleSummary]:
     """Every style the library offers, in its order."""
-    return [Hairstyle(record.id, record.name) for record in library.list_hairstyles()]
+    return [HairstyleSummary(record.id, record.name) for record in library.list_hairstyles()]
 
 
 def thumbnail(style_id: str) -> bytes:
@@ -58,5 +61,7 @@ def with_hair(avatar: Avatar, choice: str, max_strands: int | None = None) -> Av
         return avatar
     if choice == NONE:
         return dataclasses.replace(avatar, hair=None, params={**avatar.params, "hair": {"source": "none"}})
-    return library.try_on(avatar, choice, max_strands)
+    from headforge.tryon import try_on
+
+    return try_on(avatar, choice, max_strands=max_strands)
 

@@ -13,14 +13,13 @@ import struct
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from headforge.errors import BadImageError, ImageTooLargeError, ImageTooSmallError, UnsupportedFormatError
-from headforge.io.image import PHOTO_FORMATS, UPRIGHT, load_photo
+from headforge.core.images import exif_orientation, jpeg_segments
+from headforge.io.image import PHOTO_FORMATS, load_photo
 
 MIN_SIDE = 32
-ORIENTATION_TAG = 0x0112
 _PNG_KEEP = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT"}
 _WEBP_DROP = {b"EXIF", b"XMP ", b"ICCP"}
 _VP8X_METADATA_FLAGS = 0x20 | 0x08 | 0x04  # ICC, EXIF, XMP
@@ -50,7 +49,7 @@ def accept_upload(data: bytes, max_bytes: int, max_pixels: int) -> Upload:
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as img:  # reads the header only
                 fmt, (width, height) = img.format, img.size
-                orientation = _orientation(img)
+                orientation = exif_orientation(img)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
         load_photo(data, max_bytes=max_bytes, max_pixels=max_pixels)  # raises its precise error
         raise BadImageError("the upload is not a readable image") from None
@@ -70,44 +69,19 @@ def accept_upload(data: bytes, max_bytes: int, max_pixels: int) -> Upload:
     return _reencoded(data)
 
 
-def upright(rgb: np.ndarray, orientation: int) -> np.ndarray:
-    """``rgb`` turned as EXIF ``orientation`` says (1: unchanged)."""
-    if orientation not in UPRIGHT:
-        return rgb
-    return np.asarray(Image.fromarray(rgb).transpose(UPRIGHT[orientation]))
-
-
 def strip_jpeg(data: bytes) -> bytes:
     """The JPEG without APP1..APP15 (EXIF, XMP, ICC, MPF, ...) except Adobe's colour-transform
     APP14, without comments or non-JFIF APP0, and without anything after the first picture's end
     (MPO's other pictures, trailers). The compressed picture is copied byte for byte."""
     if data[:2] != b"\xff\xd8":
         raise BadImageError("the upload is not a readable image: the JPEG data is corrupt")
-    out, i, n = bytearray(b"\xff\xd8"), 2, len(data)
-    while i < n:
-        if data[i] != 0xFF:
-            raise BadImageError("the upload is not a readable image: the JPEG data is corrupt")
-        while i < n and data[i] == 0xFF:  # fill bytes
-            i += 1
-        if i >= n:
-            break
-        marker = data[i]
-        i += 1
-        if marker == 0xD9:  # end of image
-            out += b"\xff\xd9"
-            break
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no payload
-            out += bytes((0xFF, marker))
-            continue
-        length = int.from_bytes(data[i:i + 2], "big")
-        segment = data[i:i + length]
-        i += length
-        if _keep_jpeg_segment(marker, segment):
-            out += bytes((0xFF, marker)) + segment
-        if marker == 0xDA:  # start of scan: entropy-coded data up to the next real marker
-            j = _scan_end(data, i)
-            out += data[i:j]
-            i = j
+    out = bytearray(b"\xff\xd8")
+    try:
+        for marker, start, end in jpeg_segments(data):
+            if _keep_jpeg_segment(marker, data[start + 2:end]):
+                out += data[start:end]
+    except ValueError:
+        raise BadImageError("the upload is not a readable image: the JPEG data is corrupt") from None
     return bytes(out)
 
 
@@ -117,20 +91,6 @@ def _keep_jpeg_segment(marker: int, segment: bytes) -> bool:
     if marker == 0xEE:
         return segment[2:7] == b"Adobe"
     return not (0xE1 <= marker <= 0xEF or marker == 0xFE)
-
-
-def _scan_end(data: bytes, i: int) -> int:
-    """Index of the first marker after entropy-coded data starting at ``i`` (``len(data)`` if none):
-    0xFF followed by 0x00 (a stuffed byte), a restart marker or another 0xFF is not one."""
-    while True:
-        j = data.find(b"\xff", i)
-        if j < 0 or j + 1 >= len(data):
-            return len(data)
-        following = data[j + 1]
-        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
-            i = j + 1
-            continue
-        return j
 
 
 def strip_png(data: bytes) -> bytes:
@@ -177,12 +137,3 @@ def _reencoded(data: bytes) -> Upload:
     except Exception:  # noqa: BLE001 - PIL raises many types for broken files
         raise BadImageError("the upload is not a readable image: the data is corrupt") from None
     return Upload(out.getvalue(), "PNG", img.width, img.height, 1)
-
-
-def _orientation(img: Image.Image) -> int:
-    """EXIF orientation 1..8 from the header; 1 where missing or unreadable."""
-    try:
-        value = int(img.getexif().get(ORIENTATION_TAG, 1))
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose a good picture
-        return 1
-    return value if 1 <= value <= 8 else 1

@@ -13,14 +13,14 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from headforge.avatar import Avatar, HeadMesh
+from headforge.core.avatar import Avatar, HeadMesh
 from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME
 from headforge.export.package import params_json, write_zip
-from headforge.hair.strands import Hairstyle
-from headforge.render.camera import Camera
+from headforge.core.strands import Hairstyle
+from headforge.core.camera import Camera
+from headforge.core.images import decode_png
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,10 @@ def load_head(data: bytes) -> tuple[Avatar, Textures]:
         avatar = Avatar(
             mesh,
             z["expression"],
-            _decode_png(textures.albedo),
-            _decode_png(textures.normal),
+            decode_png(textures.albedo),
+            decode_png(textures.normal),
             params=json.loads(z["params"].tobytes()),
-            preview=_decode_png(textures.preview) if textures.preview is not None else None,
+            preview=decode_png(textures.preview) if textures.preview is not None else None,
             landmarks=z["landmarks"] if "landmarks" in z else None,
             camera=camera,
             hair=hair,
@@ -115,8 +115,3 @@ def load_head(data: bytes) -> tuple[Avatar, Textures]:
             bust=bool(z["bust"]) if "bust" in z else True,
         )
     return avatar, textures
-
-
-def _decode_png(data: bytes) -> np.ndarray:
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return np.ascontiguousarray(bgr[:, :, ::-1])

@@ -98,7 +98,7 @@ class JobRunner:
         from headforge.io.image import load_photo
         from headforge.pipeline import Options
         from headforge.service import hair, results
-        from headforge.service.intake import upright
+        from headforge.core.images import upright
         from headforge.service.layout import result_key, upload_prefix
 
         reconstruct = self.load(spec["backend"])
@@ -116,13 +116,14 @@ class JobRunner:
             rgb = upright(photo.rgb, spec["orientation"])
             options = Options(texture_size=spec["texture_size"], keep_expression=spec["keep_expression"],
                               emotions=dict(spec["emotions"]), single_face=spec["single_face"],
-                              hair=hair.from_photo(spec["hair"]))
+                              hair=hair.from_photo(spec["hair"]), body=spec.get("body", "head"),
+                              body_shape=dict(spec.get("body_shape", {})), licence=spec.get("licence", "personal"))
             avatar = reconstruct(rgb, options, lambda stage, share: report(stage, share * EXPORT_START))
             report("export", EXPORT_START)
             t0 = time.perf_counter()
             head = hair.with_hair(avatar, spec["hair"])
             archive = results.zip_bytes(head)
-            members = results.zip_members(archive, "avatar.glb", "params.json")
+            members = results.zip_members(archive, "avatar.glb", "avatar.vrm", "params.json")
             textures = results.textures_from_zip(archive)
             self._check_wanted(job_id)
             self.store.put(result_key(job_id, "head.npz"), results.head_npz(avatar, textures))

@@ -11,11 +11,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from headforge.body.fullbody import BODY_CHOICES, check_body_shape
+from headforge.export.vrm import LICENCES as VRM_LICENCES
 from headforge.emotion.mapping import intensity_vector
 from headforge.service import hair as hair_styles
 from headforge.service.backends import check_backend
 from headforge.service.config import Settings
-from headforge.service.engine import CeleryEngine, EmbeddedEngine, Engine
+from headforge.service.outcome import Engine
 from headforge.service.errors import (
     BadRequestError,
     NotFoundError,
@@ -35,7 +37,7 @@ from headforge.service.storage import open_store
 
 log = logging.getLogger("headforge.service")
 TEXTURE_SIZES = (512, 1024, 2048)
-RESULT_FILES = ("avatar.zip", "avatar.glb", "params.json")
+RESULT_FILES = ("avatar.zip", "avatar.glb", "avatar.vrm", "params.json")
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 _EXPORT_ID = re.compile(r"^[0-9a-f]{20}$")
 
@@ -59,6 +61,9 @@ class NewJob:
     texture_size: int = 1024
     backend: str | None = None
     keep_expression: bool = True
+    body: str = "head"
+    body_shape: dict[str, float] = field(default_factory=dict)
+    licence: str = "personal"
 
 
 class AvatarService:
@@ -67,7 +72,10 @@ class AvatarService:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.jobs = JobStore(settings.database_path)
         self.store = open_store(settings.resolved_store_url, settings.job_ttl_s)
-        engine_type = CeleryEngine if settings.broker_url else EmbeddedEngine
+        if settings.broker_url:
+            from headforge.service.celery_gateway import CeleryEngine as engine_type
+        else:
+            from headforge.service.pool import EmbeddedEngine as engine_type
         self.engine = engine or engine_type(settings, self.jobs, self.store)
         self.limiter = RateLimiter(settings.rate_per_min, settings.rate_burst)
         self._admit = threading.Lock()
@@ -112,6 +120,11 @@ class AvatarService:
             raise BadRequestError(f"texture_size must be one of {', '.join(map(str, TEXTURE_SIZES))}")
         intensity_vector(request.emotions)  # raises EmotionError (bad_emotion)
         hair = hair_styles.check_choice(request.hair)
+        if request.body not in BODY_CHOICES:
+            raise BadRequestError(f"body must be one of {', '.join(BODY_CHOICES)}")
+        check_body_shape(request.body_shape)
+        if request.licence not in VRM_LICENCES:
+            raise BadRequestError(f"licence must be one of {', '.join(VRM_LICENCES)}")
         upload = accept_upload(request.photo, s.max_upload_bytes, s.max_pixels)
         if self.engine.broker() is False:
             raise UnavailableError("the job queue is unreachable; try again shortly", s.retry_after_s)
@@ -123,6 +136,9 @@ class AvatarService:
             "emotions": {k: float(v) for k, v in request.emotions.items()},
             "texture_size": request.texture_size,
             "keep_expression": request.keep_expression,
+            "body": request.body,
+            "body_shape": {k: float(v) for k, v in request.body_shape.items()},
+            "licence": request.licence,
             "orientation": upload.orientation,
             "single_face": s.single_face,
             "max_pixels": s.max_pixels,
@@ -213,7 +229,7 @@ class AvatarService:
 
     # --- hairstyles, health -----------------------------------------------------------------
 
-    def hairstyles(self) -> list[hair_styles.Hairstyle]:
+    def hairstyles(self) -> list[hair_styles.HairstyleSummary]:
         return hair_styles.catalogue()
 
     def hairstyle_thumbnail(self, style_id: str) -> bytes:

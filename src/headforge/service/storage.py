@@ -16,12 +16,12 @@ import errno
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
 
 from headforge.service.errors import ServiceError, StorageFullError, StorageUnavailableError
+from headforge.core.files import atomic_write
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*$")
 MIN_FREE_BYTES = 64 * 1024  # a local store with less room left is full: not ready
@@ -64,15 +64,7 @@ class LocalStore:
         path = self.path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)  # mode 0600
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            atomic_write(path, data)  # mode 0600
         except OSError as e:
             raise _disk_error(e) from None
 

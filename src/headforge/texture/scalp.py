@@ -39,3 +39,18 @@ def paint_scalp(albedo: np.ndarray, vertices: np.ndarray, faces: np.ndarray, uvs
     alpha = (cv2.GaussianBlur(mask, (0, 0), EDGE * size) * OPACITY)[..., None]
     paint = np.asarray(color, np.float32) * ROOT_SHADE
     return np.clip(albedo * (1 - alpha) + paint * alpha + 0.5, 0, 255).astype(np.uint8)
+
+
+def worn_albedo(avatar) -> np.ndarray:
+    """(S, S, 3) uint8: the :class:`~headforge.core.avatar.Avatar`'s albedo as exported and
+    shown, the scalp under its hair painted in the hair's color; ``avatar.albedo`` itself when
+    it has no hair. Computed once per hair and albedo (cached on the avatar)."""
+    if avatar.hair is None or not avatar.hair.count:
+        return avatar.albedo
+    hair, albedo, worn = avatar._worn
+    if hair is not avatar.hair or albedo is not avatar.albedo:
+        m = avatar.mesh
+        worn = paint_scalp(avatar.albedo, m.vertices, m.faces, m.uvs, m.face_uvs, avatar.hair.strands[:, 0],
+                           avatar.hair.color)
+        avatar._worn = (avatar.hair, avatar.albedo, worn)
+    return worn

@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
-from headforge.render.camera import Camera
+from headforge.core.camera import Camera
 from headforge.render.raster import rasterize, rasterize_uv
+from headforge.core.geometry import interpolate
 
 VISIBILITY_TOLERANCE_M = 0.004
 MIN_FACING = 0.2
@@ -69,10 +70,9 @@ def build_texel_map(vertices, faces, uvs, face_uvs, size: int) -> TexelMap:
     ok = mf >= 0
     f, mf, b = texel_face[ok], mf[ok], texel_bary[ok]
     # Barycentric weight of the mirror face's corner k is the weight of the corner mapped to it.
-    uv_corners = uvs[face_uvs[mf]]  # (n, 3, 2) in the mirror face's own corner order
     mb = np.zeros_like(b)
     np.put_along_axis(mb, order[f], b, axis=1)
-    muv = np.einsum("nk,nkc->nc", mb, uv_corners)
+    muv = interpolate(uvs, face_uvs[mf], mb)  # corners in the mirror face's own order
     mirror[ys[ok], xs[ok]] = np.stack([muv[:, 0] * size - 0.5, (1 - muv[:, 1]) * size - 0.5], 1)
     return TexelMap(size, face >= 0, ys, xs, texel_face, texel_bary, mirror)
 
@@ -94,8 +94,9 @@ def unwrap_texture(
     h, w = photo.shape[:2]
     size = texels.size
     ys, xs, b = texels.rows, texels.cols, texels.bary
-    tri = vertices[faces[texels.face]].astype(np.float32)  # (n, 3, 3)
-    points = np.einsum("nk,nkc->nc", b, tri)
+    corners, v32 = faces[texels.face], vertices.astype(np.float32)
+    tri = v32[corners]  # (n, 3, 3)
+    points = interpolate(v32, corners, b)
     cam_points = camera.to_camera(points)
     pix = camera.project(points)
 
@@ -116,26 +117,26 @@ def unwrap_texture(
     weight = np.clip((facing - MIN_FACING) / (1 - MIN_FACING), 0, 1) ** 0.5
     weight *= visible * trust_mask[ty, tx]
 
-    colour = np.zeros((size, size, 3), np.float32)
+    color = np.zeros((size, size, 3), np.float32)
     observed = np.zeros((size, size), np.float32)
     map_x = np.full((size, size), -1, np.float32)
     map_y = np.full((size, size), -1, np.float32)
     map_x[ys, xs], map_y[ys, xs] = pix[:, 0], pix[:, 1]
     sampled = cv2.remap(photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    colour[ys, xs] = sampled[ys, xs]
+    color[ys, xs] = sampled[ys, xs]
     observed[ys, xs] = weight
 
     # Symmetry: a hidden texel borrows its mirror texel's colour, trusted a little less.
     mx, my = texels.mirror[..., 0], texels.mirror[..., 1]
-    mirrored = cv2.remap(colour, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    mirrored = cv2.remap(color, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     mirrored_w = cv2.remap(observed, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     mirrored_w *= MIRROR_TRUST * (mx >= 0)
     total = observed + mirrored_w * (1 - observed)
-    blend = np.where(total[..., None] > 0, (colour * observed[..., None] + mirrored * (mirrored_w * (1 - observed))[..., None]) / np.maximum(total, 1e-6)[..., None], 0)
+    blend = np.where(total[..., None] > 0, (color * observed[..., None] + mirrored * (mirrored_w * (1 - observed))[..., None]) / np.maximum(total, 1e-6)[..., None], 0)
 
     # Skin tone: robust median of well-observed texels, a weak everywhere-prior for the fill.
     good = observed > 0.7
-    tone = np.median(colour[good], axis=0) if good.sum() > 50 else np.array([180, 140, 120], np.float32)
+    tone = np.median(color[good], axis=0) if good.sum() > 50 else np.array([180, 140, 120], np.float32)
     prior_w = PRIOR_WEIGHT * texels.inside
     weights = total + prior_w * (1 - total)
     data = blend * total[..., None] + tone * (prior_w * (1 - total))[..., None]

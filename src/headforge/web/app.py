@@ -11,14 +11,17 @@ installed ``face_landmarker.task``, served at ``/lib/face_landmarker.task``. COR
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -48,6 +51,7 @@ DOCS_CSP = (
     "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+CLIENT_PAGES = ("talkinghead", "vrm")
 _UPLOAD_SLACK = 64 * 1024  # multipart framing and form fields around the photo
 
 
@@ -88,12 +92,29 @@ def create_app(settings: Settings | None = None, service: AvatarService | None =
     def emotion_script() -> FileResponse:
         return FileResponse(EMOTION_SCRIPT, media_type="text/javascript")
 
+    @app.get("/clients/{name}", include_in_schema=False)
+    def client_page(name: str) -> HTMLResponse:
+        """Our avatar in a third-party client (static/clients/NAME.html): TalkingHead, three-vrm."""
+        if name not in CLIENT_PAGES:
+            raise StarletteHTTPException(404, "no such client page")
+        html = (STATIC / "clients" / f"{name}.html").read_text()
+        return HTMLResponse(html, headers={"Content-Security-Policy": client_csp(html)})
+
     @app.get("/lib/face_landmarker.task", include_in_schema=False)
     def face_landmarker_model() -> FileResponse:
         return FileResponse(landmarker_model_path(), media_type="application/octet-stream")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def client_csp(html: str) -> str:
+    """The page's CSP, allowing the page's one inline script: its import map (by its hash)."""
+    found = re.search(r'<script type="importmap">(.*?)</script>', html, re.S)
+    if found is None:
+        return CSP
+    digest = base64.b64encode(hashlib.sha256(found.group(1).encode()).digest()).decode()
+    return CSP.replace("script-src 'self'", f"script-src 'self' 'sha256-{digest}'")
 
 
 def error_response(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:

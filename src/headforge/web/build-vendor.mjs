@@ -2,8 +2,11 @@
 // three's own layout, and points the add-ons' bare `from 'three'` imports at the copied build,
 // so the browser loads plain ES modules with no bundler and no import map. Copies MediaPipe's
 // tasks-vision ES module and its wasm (the variant a module worker imports) into
-// static/vendor/mediapipe/ for the "Mirror me" tracker. Run by `npm run build` (scripts/install.sh
-// does it after `npm ci`); static/vendor/ is not committed.
+// static/vendor/mediapipe/ for the "Mirror me" tracker. The client pages (static/clients/) load
+// TalkingHead and three-vrm, copied unmodified into static/vendor/talkinghead/ and
+// static/vendor/three-vrm/; their bare imports are resolved by an import map in those pages.
+// Run by `npm run build` (scripts/install.sh does it after `npm ci`); static/vendor/ is not
+// committed.
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +20,12 @@ const FILES = [
   "build/three.core.js",
   "examples/jsm/controls/OrbitControls.js",
   "examples/jsm/environments/RoomEnvironment.js",
+  "examples/jsm/curves/NURBSCurve.js",
+  "examples/jsm/curves/NURBSUtils.js",
+  "examples/jsm/libs/fflate.module.js",
+  "examples/jsm/libs/stats.module.js",
+  "examples/jsm/loaders/DRACOLoader.js",
+  "examples/jsm/loaders/FBXLoader.js",
   "examples/jsm/loaders/GLTFLoader.js",
   "examples/jsm/utils/BufferGeometryUtils.js",
   "examples/jsm/utils/SkeletonUtils.js",
@@ -62,4 +71,18 @@ for (const file of MEDIAPIPE_FILES) {
 }
 const version = (dir) => JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).version;
 console.log(`@mediapipe/tasks-vision ${version(mediapipe)} -> ${relative(process.cwd(), mediapipeTarget)}`);
+// Unmodified copies: {package: [files]}.
+const UNMODIFIED = {
+  "@met4citizen/talkinghead": ["LICENSE", "package.json", "modules/talkinghead.mjs", "modules/dynamicbones.mjs",
+    "modules/lipsync-en.mjs", "modules/lipsync-fi.mjs", "modules/lipsync-lt.mjs", "modules/playback-worklet.js"],
+  "@pixiv/three-vrm": ["LICENSE", "package.json", "lib/three-vrm.module.js"],
+};
+for (const [name, files] of Object.entries(UNMODIFIED)) {
+  const into = join(here, "static", "vendor", name.split("/")[1]);
+  rmSync(into, { recursive: true, force: true });
+  for (const file of files) {
+    mkdirSync(dirname(join(into, file)), { recursive: true });
+    copyFileSync(join(here, "node_modules", name, file), join(into, file));
+  }
+}
 console.log(`three.js ${version(source)} -> ${relative(process.cwd(), target)}`);

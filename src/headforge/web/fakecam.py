@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from headforge.avatar import Avatar
+from headforge.core.avatar import Avatar
 from headforge.export.preview import avatar_view
 
 WIDTH, HEIGHT = 640, 480

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Header, Request, Response, UploadFile, status
 
 import headforge
+from headforge.body.fullbody import parse_body_shape
 from headforge.emotion.mapping import MAPPING_PATH, parse_emotions
 from headforge.errors import EmotionError
 from headforge.service.service import AvatarService, Client, NewJob
@@ -17,7 +18,7 @@ from headforge.web.schemas import (
     ErrorResponse,
     ExportCreated,
     ExportRequest,
-    Hairstyle,
+    HairstyleEntry,
     HairstyleList,
     Health,
     JobStatus,
@@ -74,6 +75,10 @@ def create_job(
     texture_size: Annotated[int, Form(description="512, 1024 or 2048")] = 1024,
     backend: Annotated[str | None, Form(description="reconstruction back-end; unset: the default")] = None,
     neutral: Annotated[bool, Form(description="start from a neutral face, not the photo's expression")] = False,
+    body: Annotated[str, Form(description="head (a head-only avatar) or full (a rigged, dressed body; "
+                                          "the zip adds avatar.vrm)")] = "head",
+    body_shape: Annotated[str, Form(description="the body's phenotypes, e.g. gender=0.2,height=0.7")] = "",
+    licence: Annotated[str, Form(description="the VRM's licence: personal, cc-by-4.0 or cc0")] = "personal",
 ) -> JobStatus:
     """Queue a reconstruction of the uploaded portrait. Answers 202 with the job; poll its
     status, then fetch ``avatar.glb`` or ``avatar.zip``."""
@@ -85,6 +90,9 @@ def create_job(
         texture_size=texture_size,
         backend=backend,
         keep_expression=not neutral,
+        body=body,
+        body_shape=parse_body_shape(body_shape),
+        licence=licence,
     )
     job = service.create_job(request, client)
     body = _status(service, job)
@@ -106,6 +114,7 @@ def delete_job(job_id: str, service: ServiceDep, client: ClientDep) -> Response:
 _FILES = {
     "avatar.zip": "application/zip",
     "avatar.glb": "model/gltf-binary",
+    "avatar.vrm": "model/gltf-binary",
     "params.json": "application/json",
 }
 
@@ -123,6 +132,12 @@ def get_zip(job_id: str, service: ServiceDep, client: ClientDep) -> Response:
 @router.get("/jobs/{job_id}/avatar.glb", response_class=Response, summary="The avatar GLB with ARKit morph targets")
 def get_glb(job_id: str, service: ServiceDep, client: ClientDep) -> Response:
     return _file(service.result_file(job_id, "avatar.glb", client), "avatar.glb", job_id)
+
+
+@router.get("/jobs/{job_id}/avatar.vrm", response_class=Response,
+            summary="A full-body job's VRM 1.0 avatar (404 for a head-only job)")
+def get_vrm(job_id: str, service: ServiceDep, client: ClientDep) -> Response:
+    return _file(service.result_file(job_id, "avatar.vrm", client), "avatar.vrm", job_id)
 
 
 @router.get("/jobs/{job_id}/params.json", response_class=Response, summary="The avatar's params.json")
@@ -153,7 +168,7 @@ def get_export_zip(job_id: str, export_id: str, service: ServiceDep, client: Cli
 @router.get("/hairstyles", response_model=HairstyleList, summary="The hairstyle catalogue")
 def list_hairstyles(service: ServiceDep, client: ClientDep) -> HairstyleList:
     return HairstyleList(hairstyles=[
-        Hairstyle(id=s.id, name=s.name, thumbnail=f"{API}/hairstyles/{s.id}/thumbnail.png") for s in service.hairstyles()
+        HairstyleEntry(id=s.id, name=s.name, thumbnail=f"{API}/hairstyles/{s.id}/thumbnail.png") for s in service.hairstyles()
     ])
 
 

@@ -25,6 +25,8 @@ class JobOptions(BaseModel):
     emotions: dict[str, float]
     texture_size: int
     keep_expression: bool
+    body: str = "head"
+    body_shape: dict[str, float] = {}
 
 
 class JobLinks(BaseModel):
@@ -63,7 +65,8 @@ class JobStatus(BaseModel):
             progress=round(job.progress, 3),
             backend=job.backend,
             options=JobOptions(hair=o["hair"], emotions=o["emotions"], texture_size=o["texture_size"],
-                               keep_expression=o["keep_expression"]),
+                               keep_expression=o["keep_expression"], body=o.get("body", "head"),
+                               body_shape=o.get("body_shape", {})),
             error=ErrorDetail(code=job.error_code, message=job.error_message or "") if job.error_code else None,
             created_at=_utc(job.created_at),
             updated_at=_utc(job.updated_at),
@@ -90,14 +93,14 @@ class ExportCreated(BaseModel):
     zip: str
 
 
-class Hairstyle(BaseModel):
+class HairstyleEntry(BaseModel):
     id: str
     name: str
     thumbnail: str
 
 
 class HairstyleList(BaseModel):
-    hairstyles: list[Hairstyle]
+    hairstyles: list[HairstyleEntry]
 
 
 class Health(BaseModel):

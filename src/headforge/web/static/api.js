@@ -28,9 +28,11 @@ async function request(path, options = {}) {
   throw new ApiError(error.code, error.message, response.status);
 }
 
-export async function createJob(file) {
+/** A new job for the photo `file`; `body`: "head" (default) or "full" (a rigged full body). */
+export async function createJob(file, body = "head") {
   const form = new FormData();
   form.append("photo", file, file.name || "photo");
+  form.append("body", body);
   return (await request("jobs", { method: "POST", body: form })).json();
 }
 

@@ -86,7 +86,7 @@ async function startJob(file) {
   setViewerState("working");
   renderStages({ stage: "queued", state: "queued", progress: 0 });
   try {
-    let job = await api.createJob(file);
+    let job = await api.createJob(file, $("body-choice").value);
     while (job.state === "queued" || job.state === "running") {
       renderStages(job);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -119,6 +119,7 @@ async function showResult(job) {
   state.base = state.mapping.actions.map((name) => fitted[name] ?? 0);
   state.viewer ??= new viewerModule.Viewer($("viewer"));
   await state.viewer.load(glb, true);
+  showBodyLinks(job);
   for (const name of EMOTIONS) state.emotions[name] = job.options.emotions[name] ?? 0;
   syncSliders();
   applyEmotions();
@@ -208,6 +209,17 @@ async function chooseHair(id) {
   } finally {
     tile?.classList.remove("loading");
   }
+}
+
+/** A full-body job: links to our client pages with its GLB and VRM, and to its own zip (the
+ * viewer and the emotion re-exports show the head). */
+function showBodyLinks(job) {
+  const full = job.options.body === "full";
+  $("body-links").hidden = !full;
+  if (!full) return;
+  $("open-talkinghead").href = `/clients/talkinghead?src=${encodeURIComponent(job.links.glb)}`;
+  $("open-vrm").href = `/clients/vrm?src=${encodeURIComponent(job.links.glb.replace(/\.glb$/, ".vrm"))}`;
+  $("body-zip").href = job.links.zip;
 }
 
 async function download() {

@@ -7,12 +7,11 @@ coordinates follow OBJ: (0, 0) is the bottom-left corner of the image, v grows u
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from headforge.hair.strands import Hairstyle
-from headforge.render.camera import Camera
+from headforge.core.strands import Hairstyle
+from headforge.core.camera import Camera
 
 
 @dataclass
@@ -46,8 +45,9 @@ class Avatar:
     params: the JSON-ready ``params.json`` content. preview: (H, W, 3) uint8 or None.
     landmarks: (478, 2) detected landmarks in photo pixels (not exported), or None.
     camera: the fitted camera that sees the head as in the photo (photo pixels), or None.
-    hair: the strands it wears (:class:`headforge.hair.strands.Hairstyle`, head frame,
-    fitted to ``mesh.vertices``), or None.
+    hair: the strands it wears (:class:`headforge.core.strands.Hairstyle`, head frame,
+    fitted to ``mesh.vertices``), or None. body: the head on a rigged, dressed body
+    (:class:`headforge.body.fullbody.FullBody`), or None for a head-only avatar.
     iris: (3,) uint8 sRGB iris colour read from the photo, or None (a default brown).
     bust: whether the avatar has neck, shoulders and a top below the head
     (:func:`headforge.headmodel.fitted_parts.avatar_parts`).
@@ -62,29 +62,10 @@ class Avatar:
     landmarks: np.ndarray | None = None
     camera: Camera | None = None
     hair: Hairstyle | None = None
+    body: object | None = None
     iris: np.ndarray | None = None
     bust: bool = True
-    _parts: tuple = field(default=(None, None, None), init=False, repr=False, compare=False)  # (mesh, albedo, parts)
-    _worn: tuple = field(default=(None, None, None), init=False, repr=False, compare=False)  # (hair, albedo, worn)
-
-    def worn_albedo(self) -> np.ndarray:
-        """(S, S, 3) uint8: the albedo as exported and shown, the scalp under the hair painted
-        in its colour (:mod:`headforge.texture.scalp`); ``albedo`` itself without hair."""
-        if self.hair is None or not self.hair.count:
-            return self.albedo
-        hair, albedo, worn = self._worn
-        if hair is not self.hair or albedo is not self.albedo:  # computed once per hair and albedo
-            from headforge.texture.scalp import paint_scalp
-
-            m = self.mesh
-            worn = paint_scalp(self.albedo, m.vertices, m.faces, m.uvs, m.face_uvs, self.hair.strands[:, 0],
-                               self.hair.color)
-            self._worn = (self.hair, self.albedo, worn)
-        return worn
-
-    def save_zip(self, path: str | Path, hair_budget: str = "web") -> Path:
-        """Write the avatar zip (glb, obj+mtl+textures, params.json, preview.png) atomically;
-        ``hair_budget``: the GLB's hair cards, "web" (at most 60k triangles) or "high"."""
-        from headforge.export.package import write_zip
-
-        return write_zip(self, Path(path), hair_budget)
+    # (mesh, albedo, parts): the cache of :func:`headforge.headmodel.fitted_parts.avatar_parts`.
+    _parts: tuple = field(default=(None, None, None), init=False, repr=False, compare=False)
+    # (hair, albedo, worn): the cache of :func:`headforge.texture.scalp.worn_albedo`.
+    _worn: tuple = field(default=(None, None, None), init=False, repr=False, compare=False)

@@ -2,7 +2,7 @@
 
 The head is not fitted again: an avatar zip's head files (OBJ, MTL, textures, the emotion
 mapping) are copied byte for byte, its GLB keeps the head node's bytes but for its albedo
-(the scalp painted under the new hair: :meth:`Avatar.worn_albedo`) and gets a new "hair"
+(the scalp painted under the new hair: :func:`headforge.texture.scalp.worn_albedo`) and gets a new "hair"
 node, and ``hair.data``, ``params.json`` (its ``hair`` block) and the preview's avatar
 panels are replaced. For the default head model the neutral head is rebuilt from ``params.json``'s
 identity; for other models it is read from ``head.obj`` (with the photo's expression).
@@ -16,21 +16,22 @@ import time
 import zipfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from headforge.avatar import Avatar, HeadMesh
-from headforge.errors import BadImageError
+from headforge.core.avatar import Avatar, HeadMesh
 from headforge.export.gltf import ALBEDO_IMAGE, add_hair, parse_glb, with_image, without_node
 from headforge.export.package import HAIR_NAME, params_json, write_entries
-from headforge.export.png import encode_png
+from headforge.core.images import decode_png, encode_png
 from headforge.export.preview import PANEL, avatar_views
 from headforge.hair.cards import DEFAULT_BUDGET, card_budget
 from headforge.hair.fit import fit_on_head
-from headforge.hair.formats import write_usc
+from headforge.core.strand_formats import write_usc
 from headforge.hair.library import load_hairstyle
-from headforge.hair.strands import Hairstyle
+from headforge.core.strands import Hairstyle
 from headforge.headmodel.anny_head import MODEL_NAME, load_head_model
+from headforge.texture.scalp import worn_albedo
+
+ZIP_IMAGE = "an image in the avatar zip"  # names an unreadable image in its error
 
 
 def try_on(avatar: Avatar, name: str, library: str | Path | None = None,
@@ -64,7 +65,7 @@ def tryon_zip(source: str | Path, name: str, output: str | Path, library: str | 
     entries = _read_entries(source)
     dressed = try_on(read_avatar(entries), name, library)
     glb = with_image(without_node(parse_glb(entries["avatar.glb"]), "hair"), ALBEDO_IMAGE,
-                     encode_png(dressed.worn_albedo()))
+                     encode_png(worn_albedo(dressed)))
     if dressed.hair.count:  # a bald style: no hair node, the bare scalp (worn_albedo is the albedo)
         add_hair(glb, dressed.hair, card_budget(hair_budget))
     entries["avatar.glb"] = glb.to_bytes()
@@ -83,9 +84,9 @@ def read_avatar(entries: dict[str, bytes]) -> Avatar:
     params = json.loads(entries["params.json"])
     posed, faces, uvs, face_uvs = _read_obj(entries["head.obj"].decode())
     mesh, expression = _neutral_mesh(params, posed, faces, uvs, face_uvs)
-    preview = _png(entries["preview.png"]) if "preview.png" in entries else None
-    return Avatar(mesh, expression, _png(entries["head_albedo.png"]), _png(entries["head_normal.png"]),
-                  params=params, preview=preview)
+    preview = decode_png(entries["preview.png"], ZIP_IMAGE) if "preview.png" in entries else None
+    albedo, normal = (decode_png(entries[name], ZIP_IMAGE) for name in ("head_albedo.png", "head_normal.png"))
+    return Avatar(mesh, expression, albedo, normal, params=params, preview=preview)
 
 
 def _neutral_mesh(params: dict, posed, faces, uvs, face_uvs) -> tuple[HeadMesh, np.ndarray]:
@@ -124,10 +125,3 @@ def _read_obj(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     uvs = np.loadtxt(io.StringIO("\n".join(vt)), np.float32, ndmin=2)
     corners = np.loadtxt(io.StringIO("\n".join(f)), np.int64, ndmin=2).reshape(len(f), 3, -1) - 1
     return vertices, corners[:, :, 0].astype(np.int32), uvs, corners[:, :, 1].astype(np.int32)
-
-
-def _png(data: bytes) -> np.ndarray:
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise BadImageError("an image in the avatar zip is unreadable")
-    return np.ascontiguousarray(bgr[:, :, ::-1])

@@ -1,16 +1,6 @@
-"""Who runs the jobs: one interface, two engines.
-
-- :class:`EmbeddedEngine`: a pool of worker *processes* on this machine (``headforge serve``
-  alone). Each holds its own loaded back-end; a crash or a kill takes down one worker, never
-  the server: its job is run again (up to ``max_attempts``) and the worker is replaced.
-- :class:`CeleryEngine` (``--broker redis://...``): jobs go to the Celery queue of the back-end
-  they ask for (``headforge.<backend>``), served by ``headforge worker`` processes on any
-  machine; results go to the shared store; progress comes back through Celery's result backend.
-
-Both keep the :class:`~headforge.service.jobs.JobStore` up to date and pick up the jobs left
-queued or running when the gateway last stopped. A job past its time limit stops itself at its
-next stage (:class:`~.runner.JobRunner`); one still running ``KILL_GRACE_S`` later is failed
-by the gateway and, embedded, its worker is killed and replaced.
+"""The embedded engine: a pool of worker *processes* on this machine (``headforge serve``
+alone). Each holds its own loaded back-end; a crash or a kill takes down one worker, never the
+server: its job is run again (up to ``max_attempts``) and the worker is replaced.
 """
 from __future__ import annotations
 
@@ -22,75 +12,15 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Protocol
 
-from headforge.errors import HeadforgeError
 from headforge.service.config import Settings
-from headforge.service.errors import UnavailableError
 from headforge.service.jobs import QUEUED, RUNNING, Job, JobStore
-from headforge.service.runner import JobRunner, Report, limit_threads, out_of_memory, over_memory, timed_out
+from headforge.service.outcome import KILL_GRACE_S, WORKER_LOST, execute, job_spec, record_outcome
+from headforge.service.runner import JobRunner, limit_threads, timed_out
 from headforge.service.storage import Store
 
 log = logging.getLogger("headforge.engine")
-WORKER_LOST = ("worker_lost", "the worker stopped while reconstructing this photo; please try again")
-INTERNAL = ("internal", "the reconstruction failed unexpectedly")
 RESPAWN_DELAY_S = 5
-KILL_GRACE_S = 15  # after a job's time limit, before its worker is killed (it should stop itself)
-
-
-class Engine(Protocol):
-    def start(self) -> None: ...
-
-    def submit(self, job: Job) -> None: ...
-
-    def workers(self) -> dict[str, int]:
-        """Ready workers per back-end."""
-        ...
-
-    def broker(self) -> bool | None:
-        """Whether the job queue's broker answers (None: no broker)."""
-        ...
-
-    def forget(self, job_id: str) -> None:
-        """Drop what the engine keeps about a deleted or expired job."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def job_spec(job: Job) -> dict:
-    """What a worker needs to run ``job`` (JSON-ready)."""
-    return {**job.options, "backend": job.backend}
-
-
-def execute(runner: JobRunner, job_id: str, spec: dict, report: Report) -> dict:
-    """Run one job and describe the outcome: ``{"state": "done", "timings": {...}}`` or
-    ``{"state": "failed", "code": ..., "message": ...}``. Never raises for a bad job, nor for
-    one over its time or memory limit."""
-    try:
-        return {"state": "done", "timings": runner.run(job_id, spec, report)}
-    except HeadforgeError as e:
-        return failure(e)
-    except Exception as e:  # noqa: BLE001 - one bad job must not stop the worker
-        if out_of_memory(e):
-            log.warning("job %s: over its memory limit (%s)", job_id, type(e).__name__)
-            return failure(over_memory(runner.memory_mb))
-        log.exception("job %s: internal error", job_id)
-        return {"state": "failed", "code": INTERNAL[0], "message": INTERNAL[1]}
-
-
-def failure(error: HeadforgeError) -> dict:
-    return {"state": "failed", "code": error.code, "message": str(error)}
-
-
-def record_outcome(jobs: JobStore, job_id: str, outcome: dict) -> None:
-    if outcome["state"] == "done":
-        jobs.finished(job_id, outcome["timings"])
-    else:
-        jobs.failed(job_id, outcome["code"], outcome["message"])
-
-
-# --- embedded: a local pool of worker processes -------------------------------------------
 
 
 def _embedded_worker(conn: Connection, s: Settings) -> None:
@@ -289,109 +219,3 @@ class EmbeddedEngine:
             job = self.jobs.get(job_id)
             if job is not None and job.state == QUEUED and self.jobs.started(job_id, job.attempts + 1):
                 return self.jobs.get(job_id)
-
-
-# --- Celery: workers on any machine, through Redis ----------------------------------------
-
-
-class CeleryEngine:
-    """Sends each job to its back-end's Celery queue; a sync thread copies the task states
-    (PROGRESS, then the outcome) from the result backend into the job store.
-
-    Redis going away is survived: sending fails fast (the request gets ``unavailable``), the
-    sync pauses and the heartbeats lapse (readiness says so); all reconnect once Redis is back,
-    and jobs already queued run then, provided Redis persists its data (``appendonly yes``)."""
-
-    SYNC_S = 0.2
-
-    def __init__(self, settings: Settings, jobs: JobStore, store: Store):
-        import redis
-
-        from headforge.service.celery_app import make_app
-
-        self.settings, self.jobs, self.store = settings, jobs, store
-        self.app = make_app(settings)
-        self.redis = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
-        self._broker_lost = False
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._sync_loop, name="headforge-celery-sync", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()  # jobs left active by a previous gateway are still in Redis
-
-    def submit(self, job: Job) -> None:
-        from headforge.service.celery_app import TASK_NAME, queue_name
-
-        self.app.send_task(TASK_NAME, args=[job.id, job_spec(job)], task_id=job.id, queue=queue_name(job.backend))
-
-    def workers(self) -> dict[str, int]:
-        from headforge.service.backends import backend_names
-        from headforge.service.celery_app import live_workers
-
-        try:
-            return live_workers(self.redis, backend_names())
-        except Exception:  # noqa: BLE001 - Redis away: no worker can be reached either
-            return {}
-
-    def broker(self) -> bool:
-        try:
-            return bool(self.redis.ping())
-        except Exception:  # noqa: BLE001 - any failure means "not reachable"
-            return False
-
-    def forget(self, job_id: str) -> None:
-        """Delete the task's state (``celery-task-meta-<id>``) from Redis."""
-        try:
-            self.app.backend.forget(job_id)
-        except Exception:  # noqa: BLE001 - Redis away
-            raise UnavailableError("the job queue is unreachable; try again shortly",
-                                   self.settings.retry_after_s) from None
-
-    def close(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        self.redis.close()
-
-    def _sync_loop(self) -> None:
-        """Sync every ``SYNC_S``; a lost broker is logged once, not every round."""
-        import redis
-
-        while not self._stopping.wait(self.SYNC_S):
-            try:
-                self.sync()
-            except redis.RedisError as e:  # Redis away: try again next round
-                if not self._broker_lost:
-                    log.warning("cannot reach the broker (%s); job states are synced once it is back", type(e).__name__)
-                self._broker_lost = True
-                continue
-            except Exception:  # noqa: BLE001 - e.g. the job database on a full disk: try again
-                log.exception("job state sync failed")
-                continue
-            if self._broker_lost:
-                log.info("the broker is back; job states are synced again")
-            self._broker_lost = False
-
-    def sync(self) -> None:
-        """One pass over the active jobs."""
-        now = time.time()
-        limit_s = self.settings.job_timeout_s + KILL_GRACE_S
-        for job in self.jobs.active():
-            meta = self.app.backend.get_task_meta(job.id)
-            status, result = meta.get("status"), meta.get("result")
-            if status == "SUCCESS" and isinstance(result, dict):
-                record_outcome(self.jobs, job.id, result)
-            elif status == "FAILURE":  # the task never raises; Celery's time limit (prefork) ends it so
-                over = isinstance(result, dict) and result.get("exc_type") == "TimeLimitExceeded"
-                error = timed_out(self.settings.job_timeout_s)
-                self.jobs.failed(job.id, *((error.code, str(error)) if over else INTERNAL))
-                self.store.delete_prefix(job.id)
-            elif job.state == RUNNING and job.started_at and now - job.started_at > limit_s:
-                error = timed_out(self.settings.job_timeout_s)
-                self.jobs.failed(job.id, error.code, str(error))
-                self.store.delete_prefix(job.id)
-            elif status == "PROGRESS" and isinstance(result, dict):
-                attempt = int(result.get("attempt", 1))
-                if job.state == QUEUED or attempt > job.attempts:  # first seen, or run again
-                    self.jobs.started(job.id, attempt)
-                self.jobs.progress(job.id, result.get("stage", "running"), float(result.get("progress", 0)))

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from headforge.core.geometry import rotation_x, rotation_y
+
 # Rotation that turns the world frame (Y up, +Z towards the viewer) into a camera that
 # looks at the face from the front (camera y down, z into the scene).
 FRONT = np.diag([1.0, -1.0, -1.0])
@@ -80,9 +82,8 @@ class Camera:
         positive = the camera moves to the head's left, so we see its left cheek) and pitch
         (positive = camera above the head), looking at the target."""
         target = np.zeros(3) if target is None else np.asarray(target, float)
-        a, b = np.radians(yaw_deg), np.radians(pitch_deg)
-        ry = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
-        rx = np.array([[1, 0, 0], [0, np.cos(b), np.sin(b)], [0, -np.sin(b), np.cos(b)]])
+        ry = rotation_y(np.radians(yaw_deg))
+        rx = rotation_x(-np.radians(pitch_deg))
         # Orientation of the camera in the world, then invert.
         R = FRONT @ (ry @ rx).T
         centre = target + (ry @ rx) @ np.array([0.0, 0.0, distance])

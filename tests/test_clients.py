@@ -1,0 +1,112 @@
+"""Our full-body avatar in the clients people use, unmodified, in Debian's Chromium:
+TalkingHead 1.7.0 loads avatar.glb (Ready Player Me layout) and lip-syncs, moods and gestures
+it; three-vrm 3.5.5 loads avatar.vrm with no warning and its expression manager moves the face."""
+from __future__ import annotations
+
+import math
+
+import httpx
+import numpy as np
+import pytest
+from webhelpers import astronaut_jpeg, needs_chromium, wait_for_job
+
+pytestmark = needs_chromium
+VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U")
+# swiftshader's own performance notes ("GPU stall due to ReadPixels") are not the client's
+IGNORED = ("GL Driver Message",)
+
+
+@pytest.fixture(scope="module")
+def full_job(server) -> str:
+    """The URL of a finished full-body job (CC0 VRM licence)."""
+    api = f"{server}/api/v1"
+    created = httpx.post(f"{api}/jobs", files={"photo": ("astronaut.jpg", astronaut_jpeg(), "image/jpeg")},
+                         data={"body": "full", "licence": "cc0"}).json()
+    assert created["options"]["body"] == "full"
+    status, _ = wait_for_job(lambda: httpx.get(f"{api}/jobs/{created['id']}").json(), timeout=300)
+    assert status["state"] == "done", status
+    return f"{api}/jobs/{created['id']}"
+
+
+def open_client(browser, server, page_name, src):
+    page = browser.new_page(viewport={"width": 640, "height": 800})
+    messages = []
+    page.on("console", lambda m: messages.append((m.type, m.text)))
+    page.on("pageerror", lambda e: messages.append(("pageerror", str(e))))
+    page.on("response", lambda r: r.status >= 400 and messages.append(("error", f"{r.status} {r.url}")))
+    page.goto(f"{server}/clients/{page_name}?src={src}")
+    page.wait_for_selector("#status[data-state]", timeout=120_000)
+    assert page.evaluate("window.headforgeClient.error || null") is None
+    return page, messages
+
+
+def complaints(messages) -> list:
+    return [(kind, text) for kind, text in messages
+            if kind in ("warning", "error", "pageerror") and not any(s in text for s in IGNORED)]
+
+
+def pixels(page) -> np.ndarray:
+    """(N, 4) RGBA of the three-vrm page's frame (read in the page: no screenshot wait)."""
+    return np.asarray(page.evaluate("window.headforgeClient.pixels()"), np.float32).reshape(-1, 4)
+
+
+BONE_ANGLE = """(name) => { const o = window.headforgeClient.head.armature.getObjectByName(name);
+  return o.quaternion.toArray(); }"""
+VISEME_NOW = """() => { const out = {}; window.headforgeClient.head.armature.traverse(o => {
+  if (o.name !== 'Wolf3D_Head') return;
+  for (const [k, i] of Object.entries(o.morphTargetDictionary)) out[k] = o.morphTargetInfluences[i]; });
+  return out; }"""
+
+
+def angle(q1, q2) -> float:
+    return math.degrees(2 * math.acos(min(1.0, abs(float(np.dot(q1, q2))))))
+
+
+def test_talkinghead_lip_syncs_moods_and_gestures_our_glb(browser, server, full_job):
+    page, messages = open_client(browser, server, "talkinghead", f"{full_job}/avatar.glb")
+    keys = page.evaluate(VISEME_NOW)
+    assert {f"viseme_{v}" for v in VISEMES} <= set(keys)  # ours, not built by TalkingHead
+    page.evaluate("window.headforgeClient.speak()")
+    peaks = page.evaluate("window.headforgeClient.record(3500)")
+    visemes = {name: value for name, value in peaks.items() if name.startswith("viseme_")}
+    assert max(visemes.values()) > 0.3, f"speaking did not move the visemes: {visemes}"
+
+    arm = page.evaluate(BONE_ANGLE, "LeftForeArm")
+    page.evaluate("window.headforgeClient.head.playGesture('handup', 3)")
+    turned = 0.0
+    for _ in range(16):  # the gesture eases in over about a second; software WebGL is slow
+        page.wait_for_timeout(250)
+        turned = max(turned, angle(arm, page.evaluate(BONE_ANGLE, "LeftForeArm")))
+        if turned > 20:
+            break
+    assert turned > 20, f"the gesture turned the forearm by {turned:.1f} degrees only"
+
+    page.evaluate("window.headforgeClient.head.setMood('happy')")
+    spine = [page.evaluate(BONE_ANGLE, "Spine1")]
+    smile = page.evaluate("window.headforgeClient.record(2000)")["mouthSmile"]  # its baseline: 0.2
+    spine.append(page.evaluate(BONE_ANGLE, "Spine1"))
+    assert smile > 0.05, "the happy mood did not smile"
+    assert max(angle(spine[0], q) for q in spine) > 0.2, "the body stands frozen"
+    assert not complaints(messages), complaints(messages)
+    page.context.close()
+
+
+def test_three_vrm_loads_our_vrm_without_warnings_and_moves_the_face(browser, server, full_job):
+    page, messages = open_client(browser, server, "vrm", f"{full_job}/avatar.vrm")
+    client = "window.headforgeClient"
+    names = set(page.evaluate(f"{client}.names"))
+    assert {"happy", "angry", "sad", "relaxed", "surprised", "aa", "ih", "ou", "ee", "oh", "blink", "blinkLeft",
+            "blinkRight", "lookUp", "lookDown", "lookLeft", "lookRight"} <= names
+    bones = set(page.evaluate(f"{client}.humanBones"))
+    assert {"hips", "spine", "head", "leftUpperArm", "rightLowerLeg", "leftHand", "rightFoot", "leftEye"} <= bones
+    assert page.evaluate(f"{client}.meta.metaVersion") == "1"
+    assert page.evaluate(f"{client}.meta.otherLicenseUrl").startswith("https://creativecommons.org/publicdomain/zero")
+    page.wait_for_timeout(500)
+    neutral = pixels(page)
+    for expression, target in (("aa", "viseme_aa"), ("blink", "eyeBlinkLeft"), ("happy", "mouthSmileLeft")):
+        page.evaluate(f"{client}.setExpression('{expression}')")
+        assert page.evaluate(f"{client}.influence('Wolf3D_Head', '{target}')") > 0.5, expression
+        changed = np.abs(pixels(page) - neutral).sum(axis=1) > 30
+        assert changed.mean() > 0.002, f"{expression} did not move the face on screen"
+    assert not complaints(messages), complaints(messages)
+    page.context.close()
