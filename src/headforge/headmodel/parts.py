@@ -152,6 +152,24 @@ def carry_bust(model: PartsModel, template: np.ndarray, vertices: np.ndarray) ->
     return own + w * change[nearest] + (1 - w) * change.mean(0)
 
 
+def _anny_rest(model) -> tuple[np.ndarray, np.ndarray]:
+    """anny's (N, 3) rest vertices at the default identity and (52, N, 3) offsets per unit of
+    each facial action (anny's frame)."""
+    import torch
+
+    n_p, n_a = len(model.phenotype_labels), len(model.facial_action_labels)
+    half = torch.full((1, n_p), 0.5, dtype=model.dtype)
+    none = torch.zeros(1, 0, dtype=model.dtype)
+    with torch.no_grad():
+        def rest(actions):
+            coeffs = model._get_phenotype_blendshape_coefficients(
+                half.expand(len(actions), -1), none.expand(len(actions), -1), actions)
+            return model.get_rest_vertices(coeffs).double().numpy()
+
+        base = rest(torch.zeros(1, n_a, dtype=model.dtype))[0]
+        return base, rest(torch.eye(n_a, dtype=model.dtype)) - base
+
+
 def build_parts_cache(path: Path | None = None) -> Path:
     """Run anny once (all base-mesh vertices kept) and write the parts' ``.npz`` (set-up step,
     about 40 s)."""
@@ -165,22 +183,10 @@ def build_parts_cache(path: Path | None = None) -> Path:
     model = anny.Anny(**{**ANNY_KWARGS, "topology": "head-full", "local_changes": "none"})
     if list(model.facial_action_labels) != head.action_names:
         raise ModelError("anny's facial actions differ from the head model's; rebuild both caches")
-    n_p, n_a = len(model.phenotype_labels), len(model.facial_action_labels)
-    half = torch.full((1, n_p), 0.5, dtype=model.dtype)
-    none = torch.zeros(1, 0, dtype=model.dtype)
-    with torch.no_grad():
-        def rest(actions):
-            coeffs = model._get_phenotype_blendshape_coefficients(
-                half.expand(len(actions), -1), none.expand(len(actions), -1), actions)
-            return model.get_rest_vertices(coeffs).double().numpy()
+    n_a = len(model.facial_action_labels)
+    base, acts = _anny_rest(model)
 
-        base = rest(torch.zeros(1, n_a, dtype=model.dtype))[0]
-        acts = rest(torch.eye(n_a, dtype=model.dtype)) - base
-
-    def to_head_frame(x: np.ndarray) -> np.ndarray:
-        return np.stack([x[..., 0], x[..., 2], -x[..., 1]], axis=-1)
-
-    full, acts = to_head_frame(base), to_head_frame(acts)
+    full, acts = _to_head_frame(base), _to_head_frame(acts)
     faces_full = model.get_triangular_faces().numpy()
     if faces_full.shape != head.faces.shape:
         raise ModelError("anny's head faces differ from the head model's; rebuild both caches")
@@ -222,11 +228,9 @@ def build_parts_cache(path: Path | None = None) -> Path:
                                      on_head, to_head, len(head.template))
     cavity = _cavity_mask(model.texture_coordinates.numpy(), model.face_texture_coordinate_indices.numpy(),
                           root / "textures" / "mpfb_inside-mouth.jpg")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
     f32 = np.float32
-    np.savez(
-        tmp,
+    _save(
+        path,
         teeth_vertices=full[teeth].astype(f32),
         teeth_faces=np.concatenate([upper_f, lower_f + len(upper)]).astype(np.int32),
         teeth_lower=np.arange(len(teeth)) >= len(upper),
@@ -245,8 +249,19 @@ def build_parts_cache(path: Path | None = None) -> Path:
         bust_vertices=bust_v.astype(f32),
         bust_faces=bust_f.astype(np.int32),
     )
-    os.replace(tmp, path)
     return path
+
+
+def _to_head_frame(x: np.ndarray) -> np.ndarray:
+    """anny's rest frame (Blender's: Z up, face along -Y) -> the head frame."""
+    return np.stack([x[..., 0], x[..., 2], -x[..., 1]], axis=-1)
+
+
+def _save(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
 
 
 @lru_cache(maxsize=1)
