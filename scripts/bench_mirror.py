@@ -33,9 +33,10 @@ from playwright.sync_api import sync_playwright
 
 from headforge.bench.serving import served
 from headforge.pipeline import reconstruct
-from headforge.web.fakecam import mirror_clip, write_y4m
+from headforge.web.fakecam import Frame, held, mirror_clip, render_clip, write_y4m
 
 FPS = 30.0
+HOLD_S = 6.0  # each pose of the screenshot clip held this long
 VIEWPORT = {"width": 1280, "height": 860}
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -56,13 +57,15 @@ RENDER_ONLY = """async (seconds) => {
     });
     return frames;
 }"""
-# The camera's current frame, as a PNG data URL (the frame as the camera sends it).
-CAMERA_FRAME = """() => {
+# In one go: the camera's current frame and the viewer's canvas (PNG data URLs) and the
+# mirror's newest sample.
+SNAPSHOT = """() => {
     const video = document.getElementById('mirror-video');
     const canvas = document.createElement('canvas');
     canvas.width = video.videoWidth; canvas.height = video.videoHeight;
     canvas.getContext('2d').drawImage(video, 0, 0);
-    return canvas.toDataURL('image/png');
+    return { camera: canvas.toDataURL('image/png'), sample: headforgePage.mirror.samples.at(-1),
+             avatar: document.querySelector('#viewer canvas').toDataURL('image/png') };
 }"""
 
 
@@ -95,10 +98,21 @@ def collect(page, seconds: float) -> tuple[list[dict], list[dict]]:
     return samples, frames
 
 
-def pair(page, out: Path) -> None:
-    """Saves the camera frame (mirrored, as a mirror shows it) beside the viewer's canvas."""
-    camera = Image.open(io.BytesIO(base64.b64decode(page.evaluate(CAMERA_FRAME).split(",", 1)[1]))).convert("RGB")
-    avatar = Image.open(io.BytesIO(page.locator("#viewer canvas").screenshot())).convert("RGB")
+def png(data_url: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB")
+
+
+def pair(page, out: Path, wanted) -> None:
+    """Saves the camera frame (mirrored, as a mirror shows it) beside the viewer's canvas, taken
+    together once the mirror's newest sample is `wanted` (a test on the sample)."""
+    for _ in range(20):
+        shot = page.evaluate(SNAPSHOT)
+        if wanted(shot["sample"]):
+            break
+        page.wait_for_timeout(300)
+    else:
+        raise RuntimeError("the mirror did not settle on the held pose")
+    camera, avatar = png(shot["camera"]), png(shot["avatar"])
     height = 360
     camera = camera.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((height * camera.width // camera.height, height))
     avatar = avatar.resize((height * avatar.width // avatar.height, height))
@@ -108,10 +122,34 @@ def pair(page, out: Path) -> None:
     sheet.save(out)
 
 
-def wait_for(page, condition: str, timeout_s: float = 60) -> None:
-    """Until the newest mirror sample satisfies `condition` (JS, on `s`)."""
-    page.wait_for_function(f"(() => {{ const s = headforgePage.mirror.samples.at(-1); return s && ({condition}); }})()",
+def wait_for(page, condition: str, timeout_s: float = 120) -> None:
+    """Until `condition` (a JS expression) holds on the page (a function: the page's CSP
+    forbids evaluating strings); `s` is the mirror's newest sample."""
+    page.wait_for_function(f"() => {{ const s = headforgePage.mirror?.samples.at(-1); return Boolean(s && ({condition})); }}",
                            timeout=1000 * timeout_s, polling=50)
+
+
+def screenshots(playwright, url: str, avatar, photo: Path, tmp: Path, folder: Path) -> None:
+    """The mirror beside its camera frame, each pose held still so that both show the same
+    moment: mouth open; head turned; and the whole page."""
+    folder.mkdir(parents=True, exist_ok=True)
+    poses = [Frame("mouth", jaw_open=1.0), Frame("turn", turn_deg=30.0)]
+    clip = write_y4m(render_clip(avatar, held(poses, HOLD_S, FPS)), tmp / "held.y4m", FPS)
+    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                         args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={clip}"])
+    page = browser.new_page(viewport=VIEWPORT, permissions=["camera"], device_scale_factor=1)
+    page.goto(url)
+    page.set_input_files("#file", str(photo))
+    page.wait_for_selector("#viewer[data-state=ready]", timeout=180_000)
+    page.dispatch_event("#mirror-toggle", "click")
+    # Settled: the last three results agree (the clip holds each pose HOLD_S seconds).
+    settled = "headforgePage.mirror.samples.slice(-3).every((t) => Math.abs(t.jawOpen - s.jawOpen) < 0.03 && Math.abs(t.turned - s.turned) < 1)"
+    wait_for(page, f"s.jawOpen > 0.6 && {settled}")
+    pair(page, folder / "mirror-mouth.png", lambda s: s["jawOpen"] > 0.6)
+    page.screenshot(path=folder / "mirror-page.png")
+    wait_for(page, f"s.turned > 15 && {settled}")
+    pair(page, folder / "mirror-turn.png", lambda s: s["turned"] > 15)
+    browser.close()
 
 
 def main() -> None:
@@ -137,20 +175,15 @@ def main() -> None:
         page.wait_for_selector("#viewer[data-state=ready]", timeout=180_000)
         page.wait_for_timeout(2000)
         runs = {"render alone": summarise([], page.evaluate(RENDER_ONLY, args.seconds), args.seconds)}
-        page.click("#mirror-toggle")
-        page.wait_for_function("headforgePage.mirror?.samples.length > 10", timeout=120_000)
+        page.dispatch_event("#mirror-toggle", "click")
+        wait_for(page, "headforgePage.mirror.samples.length > 10")
         runs["mirror"] = summarise(*collect(page, args.seconds), args.seconds)
-        if args.screenshots:
-            args.screenshots.mkdir(parents=True, exist_ok=True)
-            wait_for(page, "s.jawOpen > 0.5")
-            pair(page, args.screenshots / "mirror-mouth.png")
-            page.screenshot(path=args.screenshots / "mirror-page.png")
-            wait_for(page, "s.turned > 20")
-            pair(page, args.screenshots / "mirror-turn.png")
         # Tracker alone: the viewer's loop only feeds the tracker, nothing is drawn.
         page.evaluate("headforgePage.viewer.renderer.setAnimationLoop((t) => headforgePage.viewer.onFrame?.(t))")
         runs["tracker alone"] = summarise(collect(page, args.seconds)[0], [], args.seconds)
         browser.close()
+        if args.screenshots:
+            screenshots(playwright, server.url.removesuffix("/api/v1"), avatar, photo, Path(tmp), args.screenshots)
     report = {
         "seconds_per_run": args.seconds, "camera": "640x480 at 30 fps (fake device, y4m)",
         "viewport": VIEWPORT, "cpus": os.cpu_count(), "load_average_before": load_before,

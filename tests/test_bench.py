@@ -60,3 +60,55 @@ def test_report_renders_every_photo(bench_run):
 
     for src in re.findall(r"src='([^']+)'", html):
         assert (out / src).is_file(), src
+
+
+def test_skin_seams_and_tone_are_measured(bench_run):
+    _, results, text = bench_run
+    m = {r["photo"]: r for r in results["photos"]}["astronaut.png"]["metrics"]
+    for name in ("seam_uv", "seam_yaw-40", "seam_yaw+40", "tone_uv", "tone_yaw-40", "tone_yaw+40"):
+        assert m[name] is not None and 0 <= m[name] < 30, name
+    assert "seam_uv" in results["summary"]["metrics"] and "seam_uv: median" in text
+    assert isinstance(results["same_person"], dict)
+
+
+def test_same_person_pairs_leave_out_copies_of_one_shot():
+    from headforge.bench.evaluate import same_person
+
+    a = np.zeros(128)
+    b, c, d = a.copy(), a.copy(), a.copy()
+    b[0], c[0], d[0] = 0.4, 0.05, 2.0  # b: same person; c: a crop of a's shot; d: someone else
+    assert same_person({"a": a, "b": b, "c": c, "d": d, "e": None}) == {"a": ["b"], "b": ["a", "c"], "c": ["b"]}
+
+
+def test_nme_is_the_mean_distance_over_the_normaliser():
+    from headforge.bench.landmarks68 import nme
+
+    truth = np.random.default_rng(0).uniform(0, 400, size=(68, 2))
+    assert nme(truth + [3.0, 4.0], truth, 100.0) == pytest.approx(5.0)
+    assert nme(truth, truth, 100.0) == 0.0
+
+
+def test_landmarks68_against_the_detectors_own_points(tmp_path):
+    """A labelled set whose ground truth is the detector's own 68 points: the detector scores
+    0 and the fitted head close to it; a photo without a face is listed as failed."""
+    import math
+
+    from headforge.bench.landmarks68 import run_landmarks68
+    from headforge.fitting.contour import IBUG68
+    from headforge.pipeline import Reconstructor
+
+    photo = skimage.data.astronaut()
+    Image.fromarray(photo).save(tmp_path / "astronaut.png")
+    Image.fromarray(skimage.data.chelsea()).save(tmp_path / "cat.png")
+    reconstructor = Reconstructor()
+    truth = reconstructor.detector(photo).points[IBUG68]
+    w, h = np.ptp(truth[:, 0]), np.ptp(truth[:, 1])
+    records = [{"image": name, "width": 512, "height": 512, "yaw_deg": 0.0, "pitch_deg": 0.0, "roll_deg": 0.0,
+                "nme_normaliser": math.sqrt(w * h), "landmarks_68": truth.tolist()} for name in ("astronaut.png", "cat.png")]
+    (tmp_path / "landmarks.json").write_text(json.dumps({"note": "test", "records": records}))
+    out = run_landmarks68(tmp_path, reconstructor)
+    assert out["failed"] == {"cat.png": "no_face"}
+    row = out["photos"][0]
+    assert row["nme_detector"] < 1e-3
+    assert 0 < row["nme_fit"] < 6 and row["nme_fit_jaw"] >= row["nme_fit_nose"]
+    assert out["summary"]["nme_fit"]["n"] == 1

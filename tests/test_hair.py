@@ -319,6 +319,32 @@ def test_reconstruct_with_a_stored_hairstyle(astronaut_with_hair, tmp_path):
     assert np.array_equal(glb_albedo, worn_albedo(avatar)) and not np.array_equal(glb_albedo, bare)
 
 
+def test_zip_carries_the_strands_as_usd_curves(astronaut_with_hair, tmp_path):
+    """hair.usdc, read back with Pixar's USD: one linear curve per strand, its points the
+    strands exactly, per-point widths tapering root to tip, a colour per curve, Y up, metres."""
+    from pxr import Usd, UsdGeom
+
+    avatar, path = astronaut_with_hair
+    with zipfile.ZipFile(path) as z:
+        (tmp_path / "hair.usdc").write_bytes(z.read("hair.usdc"))
+    stage = Usd.Stage.Open(str(tmp_path / "hair.usdc"))
+    assert UsdGeom.GetStageUpAxis(stage) == "Y" and UsdGeom.GetStageMetersPerUnit(stage) == 1.0
+    curves = UsdGeom.BasisCurves(stage.GetPrimAtPath("/avatar/hair"))
+    n, p = avatar.hair.strands.shape[:2]
+    assert curves.GetTypeAttr().Get() == "linear"
+    assert list(curves.GetCurveVertexCountsAttr().Get()) == [p] * n and n >= 10000
+    points = np.asarray(curves.GetPointsAttr().Get()).reshape(n, p, 3)
+    assert np.array_equal(points, avatar.hair.strands)
+    widths = np.asarray(curves.GetWidthsAttr().Get()).reshape(n, p)
+    assert curves.GetWidthsInterpolation() == "vertex"
+    assert np.all(np.diff(widths, axis=1) < 0) and 5e-5 < widths.min() and widths.max() < 1e-3
+    colors = np.asarray(curves.GetDisplayColorPrimvar().Get())
+    assert curves.GetDisplayColorPrimvar().GetInterpolation() == "uniform" and colors.shape == (n, 3)
+    assert np.all((0 <= colors) & (colors <= 1)) and colors.std(axis=0).max() > 0  # per-strand variation
+    lo, hi = np.asarray(curves.GetExtentAttr().Get())
+    assert np.all(points.reshape(-1, 3) >= lo) and np.all(points.reshape(-1, 3) <= hi)
+
+
 def test_tryon_zip_keeps_the_head(astronaut_with_hair, tmp_path):
     _, path = astronaut_with_hair
     out = tmp_path / "curly.zip"
@@ -334,6 +360,8 @@ def test_tryon_zip_keeps_the_head(astronaut_with_hair, tmp_path):
         params = json.loads(b.read("params.json"))
         strands = read_usc(b.read("hair.data")).strands
         glb = b.read("avatar.glb")
+        curves = b.read("hair.usdc")
+        assert curves != a.read("hair.usdc") and b.namelist() == a.namelist()
     assert params["hair"]["name"] == "long_curly" and params["hair"]["fit_seconds"] < 2
     assert len(strands) >= 10000 and len(strands[0]) == 64
     (tmp_path / "curly.glb").write_bytes(glb)
@@ -386,7 +414,7 @@ def test_tryon_of_a_bald_style_gives_a_bare_scalp(astronaut_with_hair, tmp_path,
     out = tmp_path / "bald.zip"
     assert main(["tryon", str(path), "--hairstyle", "bald", "-o", str(out)]) == 0
     with zipfile.ZipFile(path) as a, zipfile.ZipFile(out) as b:
-        assert "hair.data" not in b.namelist()
+        assert "hair.data" not in b.namelist() and "hair.usdc" not in b.namelist()
         params = json.loads(b.read("params.json"))
         glb = parse_glb(b.read("avatar.glb"))
         assert [n["name"] for n in glb.gltf["nodes"]] == ["head"]

@@ -157,3 +157,16 @@ def test_cli_bad_inputs_give_one_line_errors(tmp_path):
 
 def test_oval_indices_are_a_closed_ring():
     assert len(FACE_OVAL) == len(set(FACE_OVAL)) == 36
+
+
+def test_albedo_is_de_lit_and_the_photo_part_is_known(astronaut_zip):
+    from headforge.texture.delight import sh_basis
+
+    avatar, _ = astronaut_zip
+    s = avatar.albedo.shape[0]
+    assert avatar.observed.shape == (s, s) and 0 <= avatar.observed.min() and avatar.observed.max() <= 1
+    assert 0.05 < (avatar.observed >= 0.5).mean() < 0.6
+    # The photo's light: 9 grey SH coefficients whose shading averages about 1 on the face.
+    assert avatar.light.shape == (9,) and np.all(np.isfinite(avatar.light))
+    towards_camera = np.array([[0.0, 0.0, -1.0]], np.float32)
+    assert 0.5 < float(sh_basis(towards_camera) @ avatar.light) < 1.8

@@ -167,7 +167,10 @@ def _cmd_bench(args) -> int:
     from headforge.bench.run import run_bench
 
     summary = run_bench(Path(args.photos), Path(args.out), limit=args.limit, emotions=args.emotions,
-                        backend=args.backend, model_dir=args.model_dir, hair=args.hair)
+                        backend=args.backend, model_dir=args.model_dir, hair=args.hair,
+                        hair_labels=args.hair_labels,
+                        landmarks68=Path(args.landmarks68) if args.landmarks68 else None,
+                        baseline=Path(args.baseline) if args.baseline else None)
     print(summary)
     return 0
 
@@ -277,9 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--limit", type=int, default=None, help="only the first N photos")
     p.add_argument("--hair", action="store_true",
-                   help="reconstruct the hair from each photo too (timed with the head; adds hair IoU)")
+                   help="reconstruct the hair from each photo too (timed with the head; adds hair IoU, "
+                        "colour and orientation errors)")
+    p.add_argument("--hair-labels", default=None, metavar="JSON",
+                   help="with --hair: length and curl labels to check the hair against "
+                        "(e.g. scripts/hair_photo_labels.json)")
     p.add_argument("--emotions", action="store_true",
                    help="also score emotion renders with an independent recogniser (needs fer + tflite-runtime)")
+    p.add_argument("--landmarks68", metavar="DIR", help="also the 68-point NME on a labelled folder (AFLW2000-3D style)")
+    p.add_argument("--baseline", metavar="RESULTS_JSON", help="an earlier run's results.json, reported beside this one")
     p.add_argument("--hardening", action="store_true",
                    help="instead: bad input, load, faults and security against real servers; writes "
                         "hardening.json + hardening.md, exits 1 if a check fails (needs redis-server, root for tmpfs)")

@@ -34,7 +34,7 @@ from headforge.hairphoto import HairJob, PhotoHairReader
 from headforge.io.image import load_photo, working_copy
 from headforge.core.camera import Camera
 from headforge.headmodel.parts_atlas import iris_color
-from headforge.texture.trust import face_trust_mask
+from headforge.texture.trust import face_maps
 from headforge.texture.unwrap import TexelMap, build_texel_map, unwrap_texture
 
 PARAMS_SCHEMA = "headforge.params/1"
@@ -109,11 +109,12 @@ class Reconstructor:
             return self._hair
 
     def warm_up(self, sizes=(1024,)) -> None:
-        """Build the UV rasters and load the hair models now, so the first photo is not slower
+        """Build the UV rasters, load the hair models and the USD library now, so the first photo is not slower
         than the next."""
         for size in sizes:
             self.texel_map(size)
         self.hair_reader()
+        import pxr.UsdGeom  # noqa: F401 - the zip's hair.usdc; half a second on first import
 
     def __call__(self, image, options: Options | None = None,
                  progress: Callable[[str, float], None] | None = None) -> Avatar:
@@ -146,15 +147,14 @@ class Reconstructor:
         landmarks = (face.points[:, :2] + 0.5) / scale - 0.5  # photo pixels
         full_camera = fit.camera.resized(1 / scale, photo.rgb.shape[1], photo.rgb.shape[0])
         with stage("texture"):
-            trust = face_trust_mask(face.points[:, :2], work)
-            albedo, observed = unwrap_texture(
-                photo.rgb, full_camera, fit.posed, mesh.faces, self.texel_map(opts.texture_size), trust
-            )
+            maps = face_maps(face.points[:, :2], work)
+            skin = unwrap_texture(photo.rgb, full_camera, fit.posed, mesh.faces, self.texel_map(opts.texture_size), maps)
+            albedo, observed = skin.albedo, skin.observed
         with stage("normal_map"):
             normal_map = self.backend.normal_map(fit, albedo, observed, self.texel_map(opts.texture_size))
         expression = apply_emotions(fit.actions, opts.emotions, opts.keep_expression)
         avatar = Avatar(mesh, expression, albedo, normal_map, landmarks=landmarks, camera=full_camera,
-                        iris=iris_color(photo.rgb, landmarks))
+                        observed=observed, light=skin.light, iris=iris_color(photo.rgb, landmarks))
         if hair is not None:
             photo_hair = hair.result()
             avatar.hair = photo_hair.style

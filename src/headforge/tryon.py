@@ -3,7 +3,7 @@
 The head is not fitted again: an avatar zip's head files (OBJ, MTL, textures, the emotion
 mapping) are copied byte for byte, its GLB keeps the head node's bytes but for its albedo
 (the scalp painted under the new hair: :func:`headforge.texture.scalp.worn_albedo`) and gets a new "hair"
-node, and ``hair.data``, ``params.json`` (its ``hair`` block) and the preview's avatar
+node, and ``hair.data``, ``hair.usdc``, ``params.json`` (its ``hair`` block) and the preview's avatar
 panels are replaced. For the default head model the neutral head is rebuilt from ``params.json``'s
 identity; for other models it is read from ``head.obj`` (with the photo's expression).
 """
@@ -20,12 +20,11 @@ import numpy as np
 
 from headforge.core.avatar import Avatar, HeadMesh
 from headforge.export.gltf import ALBEDO_IMAGE, add_hair, parse_glb, with_image, without_node
-from headforge.export.package import HAIR_NAME, params_json, write_entries
+from headforge.export.package import HAIR_ENTRIES, hair_entries, params_json, write_entries
 from headforge.core.images import decode_png, encode_png
 from headforge.export.preview import PANEL, avatar_views
 from headforge.hair.cards import DEFAULT_BUDGET, card_budget
 from headforge.hair.fit import fit_on_head
-from headforge.core.strand_formats import write_usc
 from headforge.hair.library import load_hairstyle
 from headforge.core.strands import Hairstyle
 from headforge.headmodel.anny_head import MODEL_NAME, load_head_model
@@ -72,9 +71,9 @@ def tryon_zip(source: str | Path, name: str, output: str | Path, library: str | 
     entries["params.json"] = params_json(dressed.params)
     if dressed.preview is not None:
         entries["preview.png"] = encode_png(dressed.preview)
-    entries.pop(HAIR_NAME, None)
-    if dressed.hair.count:
-        entries[HAIR_NAME] = write_usc(dressed.hair.strands)
+    for name in HAIR_ENTRIES:
+        entries.pop(name, None)
+    entries.update(hair_entries(dressed.hair))
     write_entries(entries, output)
     return dressed
 

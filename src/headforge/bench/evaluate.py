@@ -1,18 +1,27 @@
 """Quality of one avatar against its photo: the benchmark's per-photo metrics and images.
 
-- PSNR / SSIM between the photo and the avatar rendered unlit in the fitted camera, over the
-  face (the landmarks' face oval, where the head covers it) and over the whole rendered head;
+- PSNR / SSIM between the photo and the avatar rendered in the fitted camera under the photo's
+  own estimated light (the de-lit albedo times its grey SH shading, :mod:`headforge.texture.delight`;
+  unlit when the avatar has none), over the face (the landmarks' face oval, where the head
+  covers it) and over the whole rendered head;
 - LPIPS (AlexNet) on the face crop, the render pasted over the photo;
 - identity: dlib 128-D descriptor distances, photo vs the render in the input view and vs
-  renders turned to yaw -40, -20, +20, +40 degrees (unlit, grey background);
+  renders turned to yaw -40, -20, +20, +40 degrees (unlit, grey background); where the folder
+  holds other photos of the same person, the same renders against those (``identity_other_*``,
+  the mean over them) and the photos against each other (``identity_other_photo``);
 - the landmark error of the fit;
-- hair: IoU of the rendered hair and the photo's hair mask in the input view
-  (:func:`headforge.hairphoto.evaluate.hair_iou`; none for a bald head), and the avatar with
-  its hair from the front and in profile.
+- skin seams (:mod:`headforge.bench.seams`): ``seam_uv`` (texture) and ``seam_yaw-40`` /
+  ``seam_yaw+40`` (unlit renders), CIEDE2000 across the photo/fill boundary; ``tone_uv``,
+  ``tone_yaw-40``, ``tone_yaw+40``: the median skin of each region, photo part against fill;
+- hair (:func:`headforge.hairphoto.evaluate.hair_measures`), in the input view: IoU of the
+  rendered hair and the photo's hair mask (none for a bald head), colour error (CIEDE2000)
+  and orientation error (degrees, HairStep's HairSale); and the avatar with its hair from
+  the front and in profile.
 Images are computed on a copy whose longest side is at most ``EVAL_SIDE`` pixels.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -20,15 +29,19 @@ import numpy as np
 
 from headforge.core.avatar import Avatar
 from headforge.bench.metrics import face_mask_from_landmarks, masked_psnr, masked_ssim
+from headforge.bench.seams import seam_delta_e, tone_delta_e
 from headforge.errors import ModelError
 from headforge.headmodel.anny_head import MODEL_NAME
 from headforge.headmodel.landmark_embedding import load_landmark_embedding
 from headforge.export.preview import VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET, avatar_cards, avatar_view, face_crop
-from headforge.hairphoto.evaluate import hair_iou
+from headforge.hairphoto.evaluate import hair_measures
 from headforge.hairphoto.mask import PersonSegmenter
 from headforge.io.image import load_photo, working_copy
 from headforge.render import render_mesh
 from headforge.core.camera import Camera
+from headforge.render.raster import rasterize_uv
+from headforge.render.shading import vertex_normals
+from headforge.texture.delight import MAX_SHADING, relight, shading
 from headforge.texture.trust import FACE_OVAL
 from headforge.core.geometry import interpolate
 
@@ -36,6 +49,9 @@ EVAL_SIDE = 768
 NOVEL_YAWS = (-40, -20, 20, 40)
 THUMB = 192
 BACKGROUND = (128, 128, 128)
+SAME_SHOT = 0.15  # dlib distance under which two photos are taken for one shot
+SEAM_RADIUS = 0.004  # of the texture's or the render's side: the texels either side of the seam
+TONE_BAND = 0.04  # of the side: the bands whose median skins are compared
 
 
 class Evaluator:
@@ -53,16 +69,18 @@ class Evaluator:
         except ModelError:
             self.lpips = None
         self.segmenter = PersonSegmenter()
+        self._inside: dict[int, np.ndarray] = {}
 
-    def __call__(self, photo_path: Path, avatar: Avatar) -> dict:
+    def __call__(self, photo_path: Path, avatar: Avatar, others: list[np.ndarray] | None = None) -> dict:
+        """Metrics of ``avatar`` made from the photo at ``photo_path``; ``others``: (128,)
+        descriptors of other photos of the same person (see :func:`same_person`)."""
         photo, scale = working_copy(load_photo(photo_path).rgb, EVAL_SIDE)
         h, w = photo.shape[:2]
         camera = avatar.camera.resized(scale, w, h)
         landmarks = avatar.landmarks * scale
         m = avatar.mesh
         posed = m.posed(avatar.expression)
-        render = render_mesh(posed, m.faces, camera, uvs=m.uvs, face_uvs=m.face_uvs, texture=avatar.albedo,
-                             lighting="flat", background=BACKGROUND)
+        render = photo_light_render(avatar, posed, camera)
         face = face_mask_from_landmarks(landmarks, (h, w), FACE_OVAL) & render.mask
         head = render.mask
         pasted = np.where(head[..., None], render.image, photo)
@@ -84,15 +102,22 @@ class Evaluator:
         views = {"input": (pasted, landmarks)}
         for yaw in NOVEL_YAWS:
             views[f"yaw{yaw:+d}"] = novel_view(avatar, yaw, points)
-        identity = {}
+        identity, other = {}, {}
         for name, (image, marks) in views.items():
             d = self._descriptor(image, marks)
             identity[name] = float(np.linalg.norm(reference - d)) if reference is not None and d is not None else None
+            if others:
+                other[name] = None if d is None else float(np.mean([np.linalg.norm(o - d) for o in others]))
         metrics["identity_input"] = identity["input"]
         for yaw in NOVEL_YAWS:
             metrics[f"identity_yaw{yaw:+d}"] = identity[f"yaw{yaw:+d}"]
+        if others:
+            metrics.update({f"identity_other_{k}": v for k, v in other.items()})
+            if reference is not None:
+                metrics["identity_other_photo"] = float(np.mean([np.linalg.norm(o - reference) for o in others]))
+        metrics.update(self._seams(avatar))
         if avatar.hair is not None:
-            metrics["hair_iou"] = hair_iou(avatar, photo, landmarks, camera, self.segmenter)
+            metrics.update(hair_measures(avatar, photo, landmarks, camera, self.segmenter))
 
         stem = photo_path.stem
         overlay = cv2.addWeighted(photo, 0.5, pasted, 0.5, 0)
@@ -107,6 +132,28 @@ class Evaluator:
         return {k: (None if v is None or (isinstance(v, float) and not np.isfinite(v)) else round(float(v), 5))
                 for k, v in metrics.items()}
 
+    def _seams(self, avatar: Avatar) -> dict:
+        """``seam_*`` and ``tone_*`` in UV space and at yaw -40 and +40 (CIEDE2000); empty
+        when the avatar does not say which texels the photo gave."""
+        if avatar.observed is None:
+            return {}
+        size = avatar.albedo.shape[0]
+        if size not in self._inside:
+            m = avatar.mesh
+            self._inside[size] = rasterize_uv(m.uvs, m.face_uvs, size).face >= 0
+        inside = self._inside[size]
+        out = {"seam_uv": seam_delta_e(avatar.albedo, avatar.observed, inside, SEAM_RADIUS * size),
+               "tone_uv": tone_delta_e(avatar.albedo, avatar.observed, inside, TONE_BAND * size)}
+        for yaw in (-40, 40):
+            image, observed, mask = observed_view(avatar, yaw)
+            out[f"seam_yaw{yaw:+d}"] = seam_delta_e(image, observed, mask, SEAM_RADIUS * image.shape[0])
+            out[f"tone_yaw{yaw:+d}"] = tone_delta_e(image, observed, mask, TONE_BAND * image.shape[0])
+        return out
+
+    def photo_descriptor(self, photo_path: Path) -> np.ndarray | None:
+        """(128,) dlib descriptor of the photo (its evaluation copy), None if dlib finds no face."""
+        photo, _ = working_copy(load_photo(photo_path).rgb, EVAL_SIDE)
+        return self.identity.descriptor(photo)
 
     def _descriptor(self, image: np.ndarray, landmarks: np.ndarray):
         d = self.identity.descriptor(image)
@@ -140,3 +187,50 @@ def novel_view(avatar: Avatar, yaw_deg: float, points: np.ndarray, size: int = 3
     image = render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
                         texture=avatar.albedo, lighting="flat", background=BACKGROUND).image
     return image, cam.project(points)
+
+
+def photo_light_render(avatar: Avatar, posed: np.ndarray, camera: Camera):
+    """The avatar in ``camera`` as the photo lit it: unlit albedo times the grey SH shading of
+    ``avatar.light`` (in linear light) on the smooth normals; unlit when it has no light."""
+    m = avatar.mesh
+    flat = render_mesh(posed, m.faces, camera, uvs=m.uvs, face_uvs=m.face_uvs, texture=avatar.albedo,
+                       lighting="flat", background=BACKGROUND)
+    if avatar.light is None:
+        return flat
+    normals = vertex_normals(posed, m.faces) @ camera.R.T.astype(np.float32)
+    grey = np.repeat(shading(normals, avatar.light)[:, None] / MAX_SHADING, 3, 1)
+    shade = render_mesh(posed, m.faces, camera, vertex_colors=grey, lighting="flat", background=(0, 0, 0))
+    image = flat.image.copy()
+    on = flat.mask
+    image[on] = np.round(relight(flat.image[on], shade.image[on][:, 0] / 255.0 * MAX_SHADING)).astype(np.uint8)
+    return replace(flat, image=image)
+
+
+def observed_view(avatar: Avatar, yaw_deg: float, size: int = 384):
+    """Unlit render (size, size, 3) uint8 turned by ``yaw_deg``, the photo's share of each pixel
+    (size, size) float32 (``avatar.observed`` rendered as a texture) and the head's mask."""
+    cam = Camera.orbit(size, size, yaw_deg, 0.0, VIEW_DISTANCE * 0.8, VIEW_FOV_DEG, VIEW_TARGET)
+    m = avatar.mesh
+    posed = m.posed(avatar.expression)
+    render = render_mesh(posed, m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs, texture=avatar.albedo,
+                         lighting="flat", background=BACKGROUND)
+    weight = np.repeat(np.round(avatar.observed * 255).astype(np.uint8)[..., None], 3, 2)
+    seen = render_mesh(posed, m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs, texture=weight, lighting="flat",
+                       background=(0, 0, 0))
+    return render.image, seen.image[..., 0].astype(np.float32) / 255.0, render.mask
+
+
+def same_person(descriptors: dict[str, np.ndarray | None]) -> dict[str, list[str]]:
+    """{photo: the other photos of the same person} by dlib's distance between the photos
+    (below ``SAME_PERSON_THRESHOLD``); pairs closer than ``SAME_SHOT`` are taken for copies of
+    one shot (a crop of the same picture), which say nothing about new views, and left out."""
+    from headforge.bench.identity import SAME_PERSON_THRESHOLD
+
+    names = [n for n, d in descriptors.items() if d is not None]
+    out: dict[str, list[str]] = {}
+    for a in names:
+        for b in names:
+            dist = float(np.linalg.norm(descriptors[a] - descriptors[b]))
+            if a != b and SAME_SHOT <= dist < SAME_PERSON_THRESHOLD:
+                out.setdefault(a, []).append(b)
+    return out

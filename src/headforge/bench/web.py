@@ -47,7 +47,7 @@ from headforge.bench.serving import LIFTED, Served, load_photos, post, served, w
 
 CHECKOUT = Path(__file__).resolve().parents[3]  # src/headforge/bench/web.py -> the checkout
 DEFAULT_PHOTOS = CHECKOUT.parent / "shared" / "portraits"  # ../shared/portraits, as in the README
-VIEWER_STRANDS = 2500  # the hair strands the page asks for on screen (static/app.js)
+VIEWER_STRANDS = 10000  # the hair strands the page asks for on screen (static/app.js)
 
 
 def measure_overhead(s: Served, photos, runs: int) -> dict:

@@ -46,7 +46,12 @@ class Avatar:
     landmarks: (478, 2) detected landmarks in photo pixels (not exported), or None.
     camera: the fitted camera that sees the head as in the photo (photo pixels), or None.
     hair: the strands it wears (:class:`headforge.core.strands.Hairstyle`, head frame,
-    fitted to ``mesh.vertices``), or None. body: the head on a rigged, dressed body
+    fitted to ``mesh.vertices``), or None.
+    observed: (S, S) float32 in [0, 1], how much of each albedo texel the photo gave (the rest
+    is fill), or None; light: (9,) float32 grey spherical-harmonics shading of the photo in the
+    fitted camera's frame (:mod:`headforge.texture.delight`: photo ~ albedo * shading), or None.
+    Neither is exported.
+    body: the head on a rigged, dressed body
     (:class:`headforge.body.fullbody.FullBody`), or None for a head-only avatar.
     iris: (3,) uint8 sRGB iris colour read from the photo, or None (a default brown).
     bust: whether the avatar has neck, shoulders and a top below the head
@@ -62,6 +67,8 @@ class Avatar:
     landmarks: np.ndarray | None = None
     camera: Camera | None = None
     hair: Hairstyle | None = None
+    observed: np.ndarray | None = None
+    light: np.ndarray | None = None
     body: object | None = None
     iris: np.ndarray | None = None
     bust: bool = True

@@ -1,6 +1,8 @@
 """The avatar zip: GLB, OBJ + MTL + textures, params.json, the emotion mapping, an optional
 preview, for an avatar with hair ``hair.data`` (its strands in the USC-HairSalon layout, head
-frame, metres: see :mod:`headforge.core.strand_formats`) and for a full-body avatar ``avatar.vrm``.
+frame, metres: see :mod:`headforge.core.strand_formats`) and ``hair.usdc`` (the same strands as
+USD BasisCurves with per-point widths, for 3D tools: see :mod:`headforge.export.usd`), and for
+a full-body avatar ``avatar.vrm``.
 
 ``head_albedo.png`` (the OBJ's) is the bare albedo; the GLB's albedo has the scalp under its
 hair painted in the hair's colour (:func:`headforge.texture.scalp.worn_albedo`).
@@ -22,12 +24,15 @@ from headforge.emotion.mapping import MAPPING_PATH, load_mapping
 from headforge.export.gltf import glb_bytes
 from headforge.export.obj import ALBEDO_NAME, NORMAL_NAME, obj_files
 from headforge.core.images import encode_png
+from headforge.core.strands import Hairstyle
+from headforge.export.usd import hair_usdc
 from headforge.hair.cards import DEFAULT_BUDGET
 from headforge.core.strand_formats import write_usc
 from headforge.texture.scalp import worn_albedo
 from headforge.core.files import atomic_file
 
 HAIR_NAME = "hair.data"
+CURVES_NAME = "hair.usdc"
 VRM_NAME = "avatar.vrm"
 ENTRY_NAMES = (
     "avatar.glb",
@@ -39,8 +44,10 @@ ENTRY_NAMES = (
     "emotion_mlp.json",
     "preview.png",
     HAIR_NAME,
+    CURVES_NAME,
     VRM_NAME,
 )
+HAIR_ENTRIES = (HAIR_NAME, CURVES_NAME)
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 DEFLATE_LEVEL = 1  # fastest: level 6 takes three times as long for a zip 5 % smaller
 
@@ -80,14 +87,21 @@ def zip_entries(avatar: Avatar, hair_budget: str = DEFAULT_BUDGET) -> dict[str, 
         entries["emotion_mlp.json"] = MAPPING_PATH.read_bytes()
     if png["preview"] is not None:
         entries["preview.png"] = png["preview"]
-    if avatar.hair is not None and avatar.hair.count:
-        entries[HAIR_NAME] = write_usc(avatar.hair.strands)
+    if avatar.hair is not None:
+        entries.update(hair_entries(avatar.hair))
     if avatar.body is not None:
         from headforge.export.vrm import vrm_bytes
 
         entries[VRM_NAME] = vrm_bytes(avatar, avatar.body, avatar.params.get("body", {}).get("licence", "personal"),
                                       albedo_png=albedo_png, normal_png=png["normal"], hair_budget=hair_budget)
     return entries
+
+
+def hair_entries(hair: Hairstyle) -> dict[str, bytes]:
+    """{hair.data, hair.usdc: content} for a hairstyle with strands; {} for none (bald)."""
+    if not hair.count:
+        return {}
+    return {HAIR_NAME: write_usc(hair.strands), CURVES_NAME: hair_usdc(hair)}
 
 
 def write_zip(avatar: Avatar, path: str | Path, hair_budget: str = DEFAULT_BUDGET) -> Path:
@@ -115,7 +129,7 @@ def _entry_info(name: str) -> zipfile.ZipInfo:
     """Entry header: fixed time, rw-r--r-- permissions, PNGs stored (already compressed)."""
     info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
     info.external_attr = 0o644 << 16
-    info.compress_type = zipfile.ZIP_STORED if name.endswith(".png") else zipfile.ZIP_DEFLATED
+    info.compress_type = zipfile.ZIP_STORED if name.endswith((".png", ".usdc")) else zipfile.ZIP_DEFLATED
     return info
 
 

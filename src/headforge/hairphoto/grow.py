@@ -94,3 +94,56 @@ def carried_style(params: HairParams, vertices: np.ndarray, seed: int = 0,
     before, _ = root_points(ref.vertices, ref.faces, dense.root_face, dense.root_bary)
     after, _ = root_points(vertices, ref.faces, dense.root_face, dense.root_bary)
     return replace(dense, strands=(dense.strands + (after - before)[:, None]).astype(np.float32))
+
+
+SHELL_BINS = (128, 64)  # azimuth x elevation bins of the head's radial shell
+SHELL_MARGIN = 0.001  # metres: strand points pushed out of the shell keep this far outside it
+
+
+def radial_shell(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(SHELL_BINS) float64 the head's outer radius (metres from ``HEAD_CENTRE``) per
+    direction (azimuth atan2(x, z), elevation asin(y / r), equal-angle bins): the largest
+    radius of the surface's vertices and triangle centres in each bin and its neighbours
+    (the head as seen from its centre: conservative where the surface folds, as at the
+    ears). ``vertices`` (V, 3), head frame; ``faces`` (F, 3)."""
+    v = np.asarray(vertices, np.float64)
+    points = np.concatenate([v, v[np.asarray(faces)].mean(1)]) - HEAD_CENTRE
+    i, j, r = _shell_bins(points)
+    shell = np.zeros(SHELL_BINS)
+    np.maximum.at(shell, (i, j), r)
+    for _ in range(4):  # fill empty bins from their neighbours
+        grown = shell.copy()
+        for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            grown = np.maximum(grown, np.roll(np.roll(shell, di, 0), dj, 1))
+        shell = np.where(shell > 0, shell, grown)
+    near = shell.copy()
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            near = np.maximum(near, np.roll(np.roll(shell, di, 0), dj, 1))
+    return near
+
+
+def _shell_bins(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N,) azimuth bin, (N,) elevation bin and (N,) radius of (N, 3) points about the centre."""
+    r = np.linalg.norm(points, axis=1)
+    az = np.arctan2(points[:, 0], points[:, 2])
+    el = np.arcsin(np.clip(points[:, 1] / np.maximum(r, 1e-12), -1, 1))
+    i = np.clip(((az + np.pi) / (2 * np.pi) * SHELL_BINS[0]).astype(np.int64), 0, SHELL_BINS[0] - 1)
+    j = np.clip(((el + np.pi / 2) / np.pi * SHELL_BINS[1]).astype(np.int64), 0, SHELL_BINS[1] - 1)
+    return i, j, r
+
+
+def pushed_out(strands: np.ndarray, shell: np.ndarray) -> np.ndarray:
+    """(N, P, 3) ``strands`` (head frame) whose points (roots excepted) lie inside the head's
+    radial ``shell`` (:func:`radial_shell`) moved out along their direction from the centre to
+    ``SHELL_MARGIN`` beyond it: hair blended between its neighbours' shapes (densified) or
+    combed does not dip into the head."""
+    s = np.asarray(strands, np.float64)
+    points = s[:, 1:].reshape(-1, 3) - HEAD_CENTRE
+    i, j, r = _shell_bins(points)
+    limit = shell[i, j] + SHELL_MARGIN
+    inside = r < limit
+    points[inside] *= (limit[inside] / np.maximum(r[inside], 1e-9))[:, None]
+    out = s.copy()
+    out[:, 1:] = (points + HEAD_CENTRE).reshape(len(s), -1, 3)
+    return out

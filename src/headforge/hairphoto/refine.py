@@ -1,5 +1,4 @@
-"""Refinement: fit the predicted style to the photo's hair silhouette, and read the hair
-colour from the photo.
+"""Refinement: fit the predicted style to the photo's hair silhouette.
 
 Growing a strand is a prefix-consistent process (each step bends by gravity per metre of
 strand; the volume shell grows over the first 2 cm and then stays), so a style grown
@@ -244,22 +243,6 @@ def carve_strands(strands: np.ndarray, camera: Camera, head: Render, mask: np.nd
     first = np.where(stray.any(1), stray.argmax(1), p - 1)
     fraction = np.where(stray.any(1), arc[np.arange(n), first] / total, 1.0)
     return prefix(strands, fraction)
-
-
-def hair_color(crop: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
-    """(3,) uint8 sRGB base colour of the hair: the per-channel median of the (S, S, 3)
-    ``crop`` over the ``mask`` shrunk away from its border, highlights (top tenth of the
-    lightness) and deep shadows (bottom tenth) left out. None when too little hair shows."""
-    inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    if inner.sum() < 30:
-        inner = mask
-    if inner.sum() < 10:
-        return None
-    pixels = crop[inner].astype(np.float64)
-    light = pixels.mean(1)
-    lo, hi = np.quantile(light, [0.1, 0.9])
-    keep = (light >= lo) & (light <= hi)
-    return np.median(pixels[keep] if keep.sum() >= 10 else pixels, axis=0).round().astype(np.uint8)
 
 
 @dataclass

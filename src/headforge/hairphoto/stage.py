@@ -14,27 +14,35 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from headforge.fitting.landmark_fit import head_angles_deg
+from headforge.hair.densify import densify
 from headforge.hair.generator import HairParams
 from headforge.hair.reference import reference_head
 from headforge.hair.registration import register_surfaces
-from headforge.core.strands import Hairstyle
+from headforge.hair.scalp import root_points
+from headforge.core.strands import Hairstyle, resample
 from headforge.hairphoto.align import BORDER, Alignment, align_face
+from headforge.hairphoto.color import hair_color, photo_strand_colors
+from headforge.hairphoto.curl import curled, flow_coherence
 from headforge.hairphoto.features import crop_orientation, network_input
-from headforge.hairphoto.grow import carried_style, grow_style, photo_scalp
+from headforge.hairphoto.flow import comb_strands
+from headforge.hairphoto.grow import carried_style, grow_style, photo_scalp, pushed_out, radial_shell
 from headforge.hairphoto.mask import HairMask, PersonSegmenter, body_mask, hair_mask, runs_off_below_chin
 from headforge.hairphoto.model import Prediction, load_model, predict
-from headforge.hairphoto.refine import behind_body, carve, drape, hair_color, measured, refine_style, spread
-from headforge.hairphoto.styles import LENGTH_CLASSES, bald, decode, length_class, lengthened
+from headforge.hairphoto.orientation import OrientationField
+from headforge.hairphoto.refine import behind_body, carve, drape, measured, refine_style, spread
+from headforge.hairphoto.styles import LENGTH_CLASSES, bald, curl_class, decode, length_class, lengthened
 from headforge.render import render_mesh
 from headforge.core.camera import Camera
 from headforge.render.mesh import Render
 
-STRANDS = dict(guides=300, points=24, count=4000)  # the finished style's strand budget
+STRANDS = dict(guides=300, points=24, count=4000)  # the style shaped to the photo
+EXPORT = dict(count=10000, points=32)  # the finished style, densified from the shaped one
+COMB, COMB_WAVY = 0.85, 0.5  # how far straight and wavy strands turn towards the photo's flow
 MIN_HAIR = 0.002  # a mask under this share of the crop is no hair
 DEFAULT_COLOR = np.array([60, 42, 30], np.uint8)
 # The strand renderer's light and root darkening make hair look this much darker than its
@@ -72,6 +80,7 @@ class PhotoHair:
         out = {
             "source": "photo",
             "length_class": length_class(self.params),
+            "curl_class": curl_class(self.params),
             "predicted_length_class": self.length_class,
             "generator_params": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in p.items()},
             "color_srgb": [int(c) for c in self.color],
@@ -125,10 +134,12 @@ class PhotoHairReader:
             style = grow_style(params, vertices, faces, color)
             score = 1.0 if not mask.hair.any() else 0.0
             return PhotoHair(style, params, "bald", color, score, mask, alignment, None, score, timings=timings)
-        x = network_input(crop_orientation(crop), mask.hair, mask.face, valid)
+        orientation = crop_orientation(crop)
+        x = network_input(orientation, mask.hair, mask.face, valid)
         angles = head_angles_deg(cam.R)
         prediction = predict(x, np.array([angles["yaw"], angles["pitch"]]), self.net)
-        params = photo_style(prediction, mask.hair, valid, alignment.to_crop(landmarks))
+        params = curled(photo_style(prediction, mask.hair, valid, alignment.to_crop(landmarks)),
+                        flow_coherence(crop, mask.hair))
         lap("predict")
 
         ref = reference_head()
@@ -144,7 +155,7 @@ class PhotoHairReader:
                                mask.hair, valid, body, class_confidence(prediction, params))
         lap("refine")
         style, params = finish_style(refined.params, vertices, faces, color, scalp, cam, behind_body(head, body),
-                                     mask.hair, valid)
+                                     mask.hair, valid, orientation, crop)
         lap("grow")
         return PhotoHair(style, params, LENGTH_CLASSES[prediction.classes["length"]], color,
                          refined.iou, mask, alignment, prediction, refined.predicted_iou, refined.length_scales,
@@ -176,15 +187,42 @@ def class_confidence(prediction: Prediction, params: HairParams) -> float:
 
 
 def finish_style(params: HairParams, vertices: np.ndarray, faces: np.ndarray | None, color, scalp: np.ndarray | None,
-                 camera: Camera, head: Render, mask: np.ndarray, valid: np.ndarray) -> tuple[Hairstyle, HairParams]:
+                 camera: Camera, head: Render, mask: np.ndarray, valid: np.ndarray,
+                 orientation: OrientationField | None = None,
+                 crop: np.ndarray | None = None) -> tuple[Hairstyle, HairParams]:
     """The finished style of the refined ``params``: grown on the head (V, 3) ``vertices``
-    (``faces`` (F, 3), roots on ``scalp``), spread over, cut to and draped along the (S, S)
-    hair ``mask`` inside ``valid`` as the crop ``camera`` sees it in front of the ``head``
-    render (the body's pixels in it hiding the hair behind them: :func:`refine.behind_body`);
-    and its params with the region lengths read back off it."""
+    (``faces`` (F, 3), default the reference's; roots on ``scalp``) at the ``STRANDS``
+    budget, spread over, cut to and draped along the (S, S) hair ``mask`` inside ``valid``
+    as the crop ``camera`` sees it in front of the ``head`` render (the body's pixels in it
+    hiding the hair behind them: :func:`refine.behind_body`), combed along the photo's
+    ``orientation`` field (straight hair by ``COMB``, wavy by ``COMB_WAVY``; curls keep their
+    own turns) and shaped to the mask again (spread and cut), densified to
+    the ``EXPORT`` budget on the same roots' faces (points that dip into the head pushed
+    out of it: :func:`grow.pushed_out`) and, given the (S, S, 3) ``crop``, each
+    strand coloured from the photo; and its params with the region lengths read back off it."""
     style = spread(grow_style(params, vertices, faces, color, scalp=scalp), camera, head, mask, valid)
     style = drape(carve(style, camera, head, mask, valid), camera, head, mask, valid)
-    return style, measured(params, style)
+    measured_params = measured(params, style)
+    if not style.count:
+        return style, measured_params
+    if orientation is not None and params.curl_radius <= 0:
+        weight = COMB_WAVY if params.waviness > 0 else COMB
+        combed = comb_strands(style.strands, camera, head, orientation, mask, valid, weight)
+        style = replace(style, strands=combed.astype(np.float32))
+        style = carve(spread(style, camera, head, mask, valid), camera, head, mask, valid)
+    faces = reference_head().faces if faces is None else faces
+    # Each new strand copies its nearest shaped strand (clumping 1): a blend of neighbours
+    # would pull the spread silhouette inwards.
+    shaped = replace(style, strands=resample(style.strands, EXPORT["points"]).astype(np.float32),
+                     params={**style.params, "clumping": 1.0})
+    dense = replace(densify(shaped, vertices, faces, np.unique(style.root_face), count=EXPORT["count"]),
+                    params=style.params)
+    dense = replace(dense, strands=pushed_out(dense.strands, radial_shell(vertices, faces)).astype(np.float32))
+    if crop is not None:
+        roots, _ = root_points(vertices, faces, dense.root_face, dense.root_bary)
+        colors, _ = photo_strand_colors(dense.strands, roots, dense.colors, dense.color, camera, head, crop, mask, valid)
+        dense = replace(dense, colors=colors)
+    return dense, measured_params
 
 
 class HairJob:

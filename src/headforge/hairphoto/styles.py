@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from headforge.hair.catalog import style_tags
 from headforge.hair.generator import HairParams
 
 LENGTH_CLASSES = ("bald", "buzz", "short", "medium", "long")
@@ -93,6 +94,12 @@ def length_class(params: HairParams) -> str:
     if hanging < 0.10:
         return "short"
     return "medium" if hanging <= 0.22 else "long"
+
+
+def curl_class(params: HairParams) -> str:
+    """The library's curl tag of a style (:func:`headforge.hair.catalog.style_tags`): none
+    (bald), straight, wavy, curly or coily."""
+    return style_tags(params, np.zeros((0, 2, 3)))["curl"]
 
 
 def encode(params: HairParams) -> tuple[np.ndarray, dict[str, int]]:

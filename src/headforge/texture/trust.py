@@ -7,6 +7,8 @@ edge are left to the fill.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -68,8 +70,20 @@ def skin_likelihood(lab: np.ndarray, samples: np.ndarray, tolerance: float = 1.0
     return np.exp(-(d**2).sum(-1)).astype(np.float32)
 
 
-def face_trust_mask(landmarks: np.ndarray, photo: np.ndarray) -> np.ndarray:
-    """(H, W) float32 in [0, 1] for an (H, W, 3) uint8 photo and its (478, 2) pixel landmarks."""
+@dataclass
+class FaceMaps:
+    """(H, W) float32 maps in [0, 1] of one photo: ``trust``, where it shows the face's own
+    skin or features; ``features``, the eye + brow, lip and nostril areas (dark or red on
+    purpose, never taken for occluders); ``hair``, where head hair tends to cover the face
+    (:func:`hair_territory`)."""
+
+    trust: np.ndarray
+    features: np.ndarray
+    hair: np.ndarray
+
+
+def face_maps(landmarks: np.ndarray, photo: np.ndarray) -> FaceMaps:
+    """The maps of an (H, W, 3) uint8 photo and its (478, 2) pixel landmarks."""
     h, w = photo.shape[:2]
     oval = landmarks[FACE_OVAL].astype(np.float32)
     size = float(np.ptp(oval, axis=0).max())
@@ -80,6 +94,7 @@ def face_trust_mask(landmarks: np.ndarray, photo: np.ndarray) -> np.ndarray:
     inner = np.zeros((h, w), np.uint8)
     for group in FEATURES:
         cv2.fillConvexPoly(inner, cv2.convexHull(np.round(landmarks[group]).astype(np.int32)), 255)
+    features = cv2.GaussianBlur(inner.astype(np.float32) / 255, (0, 0), max(1.0, 0.02 * size))
     lab = cv2.cvtColor(photo.astype(np.float32) / 255, cv2.COLOR_RGB2Lab) / np.array([100, 128, 128], np.float32)
     disc = np.zeros((h, w), np.uint8)
     radius = max(2, int(SKIN_SAMPLE_RADIUS * size))
@@ -90,10 +105,10 @@ def face_trust_mask(landmarks: np.ndarray, photo: np.ndarray) -> np.ndarray:
     # stubble, lips and shadows are the person's own and stay).
     strict = skin_likelihood(lab, samples, tolerance=STRICT)
     lenient = skin_likelihood(lab, samples, tolerance=LENIENT)
-    hair = hair_territory(landmarks, (h, w))
-    skin = strict * hair + lenient * (1 - hair)
-    skin = np.maximum(skin, cv2.GaussianBlur(inner.astype(np.float32) / 255, (0, 0), max(1.0, 0.02 * size)))
-    return (inside * skin * (1 - mouth_opening(landmarks, (h, w), size))).astype(np.float32)
+    hair = hair_territory(landmarks, (h, w)).astype(np.float32)
+    skin = np.maximum(strict * hair + lenient * (1 - hair), features)
+    opening = 1 - mouth_opening(landmarks, (h, w), size)  # the photo's teeth never become lip texels
+    return FaceMaps((inside * skin * opening).astype(np.float32), features.astype(np.float32), hair)
 
 
 def mouth_opening(landmarks: np.ndarray, shape: tuple[int, int], face_size: float) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 Per texel of the (S, S) texture: its point on the posed head is projected into the photo; it
 takes the photo's colour when that point is visible (z-buffer test), faces the camera and lies
-on the face region; left-right symmetry then lends the other side's colour to hidden texels, and a
+on the face region. The photo's shading (grey spherical harmonics on the fitted head's smooth
+normals, :mod:`headforge.texture.delight`) is divided out of those colours, so the texture is a
+de-lit albedo; left-right symmetry then lends the other side's colour to hidden texels, and a
 weighted pull-push pyramid fills the rest (back of the head, gutters between UV islands) from
 the surrounding colours and the person's median skin tone, without seams.
 """
@@ -16,13 +18,30 @@ from scipy.spatial import cKDTree
 
 from headforge.core.camera import Camera
 from headforge.render.raster import rasterize, rasterize_uv
-from headforge.core.geometry import interpolate
+from headforge.core.geometry import interpolate, unit
+from headforge.render.shading import vertex_normals
+from headforge.texture.delight import delight, fit_shading, shading
+from headforge.texture.trust import FaceMaps, skin_likelihood
 
 VISIBILITY_TOLERANCE_M = 0.004
 MIN_FACING = 0.2
 MIRROR_TRUST = 0.8
 VISIBILITY_SIDE = 1024
 PRIOR_WEIGHT = 0.003  # per texel: low, so the border colours of the observed face reach far
+LIGHT_FIT_WEIGHT = 0.5  # texels seen at least this well fit the shading
+DELIT_TOLERANCE = 1.5  # skin-colour tolerance of the de-lit texels where head hair tends to fall
+SKIN_FLOOR = 0.1  # likelihoods below this count as not skin, above 1 - this as skin
+
+
+@dataclass
+class Unwrapped:
+    """albedo: (S, S, 3) uint8 de-lit colour, every texel filled; observed: (S, S) float32 in
+    [0, 1], how much of each texel comes from the photo; light: (9,) float32 grey SH shading
+    coefficients of the photo, camera frame (:func:`headforge.texture.delight.shading`)."""
+
+    albedo: np.ndarray
+    observed: np.ndarray
+    light: np.ndarray
 
 
 @dataclass
@@ -83,19 +102,20 @@ def unwrap_texture(
     vertices: np.ndarray,
     faces: np.ndarray,
     texels: TexelMap,
-    trust_mask: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Texture (S, S, 3) uint8 with every texel filled, and the observed weight (S, S) in [0, 1].
+    maps: FaceMaps,
+) -> Unwrapped:
+    """The de-lit texture of the head, filled, with the observed weight and the photo's light.
 
     photo: (H, W, 3) uint8 at the camera's resolution; camera: the fitted camera for that
-    resolution; vertices: (V, 3) posed head (head frame); trust_mask: (H, W) float in [0, 1],
-    where the photo shows the face's skin (1) and not background, hair or hands (0).
+    resolution; vertices: (V, 3) posed head (head frame); maps: where the photo shows the
+    face's skin (:func:`headforge.texture.trust.face_maps`, at any resolution). Texels whose
+    de-lit colour is not the skin's (hair, a microphone, a glasses frame) outside the features
+    are occluders: the fill replaces them.
     """
     h, w = photo.shape[:2]
     size = texels.size
     ys, xs, b = texels.rows, texels.cols, texels.bary
     corners, v32 = faces[texels.face], vertices.astype(np.float32)
-    tri = v32[corners]  # (n, 3, 3)
     points = interpolate(v32, corners, b)
     cam_points = camera.to_camera(points)
     pix = camera.project(points)
@@ -108,14 +128,15 @@ def unwrap_texture(
     vx, vy = _pixel_index(vis_camera.project(points), zbuf.shape)
     on_image = (pix[:, 0] >= 0) & (pix[:, 0] <= w - 1) & (pix[:, 1] >= 0) & (pix[:, 1] <= h - 1)
     visible = on_image & (cam_points[:, 2] <= zbuf[vy, vx] + VISIBILITY_TOLERANCE_M)
-    tx, ty = _pixel_index((pix + 0.5) * (trust_mask.shape[1] / w) - 0.5, trust_mask.shape)
+    tx, ty = _pixel_index((pix + 0.5) * (maps.trust.shape[1] / w) - 0.5, maps.trust.shape)
 
-    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+    # Smooth normals (camera frame): the facing weight and the shading do not show the facets.
+    smooth = vertex_normals(vertices, faces)
+    n_cam = unit(interpolate(smooth, faces[texels.face], b) @ camera.R.T.astype(np.float32))
     to_camera = -cam_points / np.linalg.norm(cam_points, axis=1, keepdims=True)
-    facing = np.einsum("nc,nc->n", normals @ camera.R.T, to_camera)
+    facing = np.einsum("nc,nc->n", n_cam, to_camera)
     weight = np.clip((facing - MIN_FACING) / (1 - MIN_FACING), 0, 1) ** 0.5
-    weight *= visible * trust_mask[ty, tx]
+    weight *= visible * maps.trust[ty, tx]
 
     color = np.zeros((size, size, 3), np.float32)
     observed = np.zeros((size, size), np.float32)
@@ -123,7 +144,13 @@ def unwrap_texture(
     map_y = np.full((size, size), -1, np.float32)
     map_x[ys, xs], map_y[ys, xs] = pix[:, 0], pix[:, 1]
     sampled = cv2.remap(photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    color[ys, xs] = sampled[ys, xs]
+    # De-lighting: grey SH shading on the smooth normals, divided out.
+    seen = sampled[ys, xs].astype(np.float32)
+    fit = weight >= LIGHT_FIT_WEIGHT
+    light = fit_shading(seen[fit], n_cam[fit], weight[fit])
+    delit = delight(seen, shading(n_cam, light))
+    weight *= skin_weight(delit, weight, maps.features[ty, tx], maps.hair[ty, tx])
+    color[ys, xs] = delit
     observed[ys, xs] = weight
 
     # Symmetry: a hidden texel borrows its mirror texel's colour, trusted a little less.
@@ -141,7 +168,23 @@ def unwrap_texture(
     weights = total + prior_w * (1 - total)
     data = blend * total[..., None] + tone * (prior_w * (1 - total))[..., None]
     filled = pull_push(data, weights)
-    return np.clip(filled + 0.5, 0, 255).astype(np.uint8), observed
+    return Unwrapped(np.clip(filled + 0.5, 0, 255).astype(np.uint8), observed, light)
+
+
+def skin_weight(colors: np.ndarray, weight: np.ndarray, features: np.ndarray, hair: np.ndarray) -> np.ndarray:
+    """(N,) in [0, 1]: how much each de-lit (N, 3) sRGB colour looks like the skin of the
+    well-seen (``weight`` > 0.7), featureless texels, where head hair tends to fall ((N,)
+    ``hair`` territory, as :func:`headforge.texture.trust.face_maps` does on the lit photo, but
+    the shading no longer makes skin look like hair); 1 on the (N,) ``features`` and on the
+    central and lower face (beards, stubble and lips are the person's own)."""
+    lab = cv2.cvtColor(colors.reshape(-1, 1, 3).astype(np.float32) / 255, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    lab /= np.array([100, 128, 128], np.float32)
+    sample = (weight > 0.7) & (features < 0.1)
+    if sample.sum() < 200:
+        return np.ones(len(colors), np.float32)
+    like = skin_likelihood(lab, lab[sample], DELIT_TOLERANCE)
+    skin = np.clip((like * hair + (1 - hair) - SKIN_FLOOR) / (1 - 2 * SKIN_FLOOR), 0, 1)
+    return np.maximum(skin, features).astype(np.float32)
 
 
 def _pixel_index(pix: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from headforge.export.preview import avatar_view
 
 WIDTH, HEIGHT = 640, 480
 TURN_DEG = 30.0  # the head's furthest turn in the clip
-PHASE_S = {"mouth": 2.0, "turn": 2.0, "wink": 1.0, "two_faces": 1.0, "no_face": 1.0}
+PHASE_S = {"mouth": 2.0, "turn": 2.0, "wink": 1.0, "two_faces": 2.0, "no_face": 1.5}
 BACKDROP = (236, 238, 241)
 _LEVELS = 9  # distinct jaw openings and turns rendered (frames between reuse them)
 
@@ -54,10 +54,20 @@ def clip_script(fps: float) -> list[Frame]:
     return frames
 
 
+def held(poses: list[Frame], hold_s: float, fps: float) -> list[Frame]:
+    """Each of ``poses`` held still for ``hold_s`` seconds (for screenshots of a settled mirror)."""
+    return [pose for pose in poses for _ in range(int(round(hold_s * fps)))]
+
+
 def mirror_clip(avatar: Avatar, fps: float = 15.0) -> tuple[list[np.ndarray], list[Frame]]:
-    """The clip's (HEIGHT, WIDTH, 3) uint8 frames and what each shows, rendered from ``avatar``
-    (its expression is set per frame and restored)."""
+    """The clip's (HEIGHT, WIDTH, 3) uint8 frames and what each shows, rendered from ``avatar``."""
     script = clip_script(fps)
+    return render_clip(avatar, script), script
+
+
+def render_clip(avatar: Avatar, script: list[Frame]) -> list[np.ndarray]:
+    """(HEIGHT, WIDTH, 3) uint8 frames showing ``script`` on ``avatar`` (its expression is set
+    per frame and restored)."""
     names = list(avatar.mesh.morph_names)
     saved = avatar.expression
     cache: dict[tuple, np.ndarray] = {}
@@ -89,7 +99,7 @@ def mirror_clip(avatar: Avatar, fps: float = 15.0) -> tuple[list[np.ndarray], li
             images.append(canvas)
     finally:
         avatar.expression = saved
-    return images, script
+    return images
 
 
 def write_y4m(frames: list[np.ndarray], path: str | Path, fps: float) -> Path:

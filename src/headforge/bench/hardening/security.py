@@ -163,11 +163,11 @@ def privacy_row(marker: str, photo: bytes, s: Served, outputs: dict[str, bytes])
 
 
 def zip_names_row(archive: bytes) -> Row:
-    from headforge.export.package import ENTRY_NAMES, HAIR_NAME
+    from headforge.export.package import ENTRY_NAMES, HAIR_ENTRIES, VRM_NAME
 
     with zipfile.ZipFile(io.BytesIO(archive)) as z:
         names = z.namelist()
-    expected = [n for n in ENTRY_NAMES if n != HAIR_NAME]  # a job without hair
+    expected = [n for n in ENTRY_NAMES if n not in (*HAIR_ENTRIES, VRM_NAME)]  # a job without hair or body
     return Row("security", "zip entry names fixed", verdict(names == expected),
                f"{names}" + ("" if names == expected else f" != {expected}"))
 

@@ -29,7 +29,7 @@ const ADVICE = {
   timed_out: "Making your head took too long. Please try again.",
 };
 const POLL_MS = 400;
-const VIEWER_STRANDS = 2500; // hair strands shown on screen (the zip keeps them all)
+const VIEWER_STRANDS = 10000; // hair strands the viewer's cards are built from (the zip keeps them all)
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -130,9 +130,14 @@ async function showResult(job) {
 }
 
 function applyEmotions() {
-  // Mirroring, the live face takes the place of the photo's expression; the sliders add to it.
-  const base = state.live ?? state.base;
-  const weights = HeadforgeEmotion.applyEmotions(state.mapping, base, state.emotions, state.live ? true : state.keepExpression);
+  let weights;
+  if (state.live) {
+    // Mirroring: the live face, the sliders' own actions added to it (it moves at any setting).
+    const added = HeadforgeEmotion.emotionActions(state.mapping, state.emotions);
+    weights = state.live.map((v, i) => Math.min(Math.max(v + added[i], 0), 1));
+  } else {
+    weights = HeadforgeEmotion.applyEmotions(state.mapping, state.base, state.emotions, state.keepExpression);
+  }
   state.viewer.setMorphs(Object.fromEntries(state.mapping.actions.map((name, i) => [name, weights[i]])));
 }
 

@@ -151,6 +151,7 @@ export class Mirror {
       this.lastFace = -Infinity;
       this.lastTime = 0;
       this.viewer.onFrame = (time) => this.onFrame(time);
+      this.viewer.resetView(0); // face the user, as a mirror does
       this.report(null);
     } catch (error) {
       if (session !== this.session) return;
@@ -205,10 +206,21 @@ export class Mirror {
     });
   }
 
-  /** Each displayed frame: send the camera's newest frame when the tracker is free. */
-  onFrame(time) {
-    this.frames.push({ time, renderMs: this.viewer.renderMs });
-    if (this.frames.length > SAMPLES) this.frames.shift();
+  /** Each display frame: send the camera's newest frame when the tracker is free; draw only
+   * when the avatar or the view changed (a software-WebGL render takes the CPU the tracker
+   * needs, and both share the browser's one GPU process). */
+  onFrame(time, moved) {
+    this.grab();
+    const draw = moved || this.changed;
+    this.changed = false;
+    if (draw) {
+      this.frames.push({ time, renderMs: this.viewer.renderMs });
+      if (this.frames.length > SAMPLES) this.frames.shift();
+    }
+    return draw;
+  }
+
+  grab() {
     const video = this.video;
     if (this.busy || video.readyState < 2 || video.currentTime === this.videoTime) return;
     this.videoTime = video.currentTime;
@@ -244,6 +256,7 @@ export class Mirror {
     if (this.rig?.model !== this.viewer.model) this.rig = this.viewer.model ? new HeadRig(this.viewer.model) : null;
     this.rig?.apply(angles, weights);
     this.onWeights(weights);
+    this.changed = true;
     this.report(face ? (data.faces > 1 ? "several_faces" : null) : "no_face");
     this.samples.push({
       time: data.time, doneMs: performance.now(), trackMs: data.trackMs, faces: data.faces,

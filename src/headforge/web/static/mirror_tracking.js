@@ -85,6 +85,28 @@ const SNEER_GAIN = 4.0;
 // MediaPipe does read: a face doing both is sneering.
 const SNEER_FROM_BROW_AND_LIP = 0.8;
 
+// MediaPipe's reading of the avatar's own renders (headforge.web.fakecam, face to the camera)
+// for these actions at weights 0, 0.5 and 1: it under-reads them, so a mirror fed the raw score
+// would open the mouth two thirds of the way and half-close the eyes. The scores are mapped
+// back through this response (piecewise linear; past the last reading: 1).
+export const RESPONSE = {
+  jawOpen: [[0.02, 0.43, 0.64], [0, 0.5, 1]],
+  eyeBlinkLeft: [[0.1, 0.54], [0, 1]],
+  eyeBlinkRight: [[0.1, 0.54], [0, 1]],
+};
+
+/** `score` mapped through `[readings, weights]` (both increasing). */
+function unread(score, [readings, weights]) {
+  if (score <= readings[0]) return weights[0];
+  for (let i = 1; i < readings.length; i++) {
+    if (score <= readings[i]) {
+      const f = (score - readings[i - 1]) / (readings[i] - readings[i - 1]);
+      return weights[i - 1] + f * (weights[i] - weights[i - 1]);
+    }
+  }
+  return 1;
+}
+
 /** Fills in what MediaPipe reads weakly or not at all, on the subject's sides; keeps the
  * person's resting eye opening between frames. */
 export class WeakActions {
@@ -94,9 +116,13 @@ export class WeakActions {
 
   /** scores: {name: 0..1} from MediaPipe; opening: {Left, Right} eyelid gap over eye width
    * (3D landmarks); dt: seconds since the last frame. Returns new scores with eyeWide*,
-   * noseSneer* and tongueOut (0: no camera reading of the tongue, so it stays in). */
+   * noseSneer* and tongueOut (0: no camera reading of the tongue, so it stays in), and the
+   * under-read actions of RESPONSE mapped back. */
   apply(scores, opening, dt) {
     const out = { ...scores, tongueOut: 0 };
+    for (const [name, response] of Object.entries(RESPONSE)) {
+      if (name in scores) out[name] = unread(scores[name], response);
+    }
     for (const side of ["Left", "Right"]) {
       const open = opening[side];
       const calm = scores[`eyeBlink${side}`] < 0.35 && scores.browInnerUp < 0.3 && scores[`browOuterUp${side}`] < 0.3;

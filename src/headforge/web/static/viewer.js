@@ -1,9 +1,11 @@
 // The 3D viewer: one GLB at a time under neutral studio light, orbit and zoom, ARKit morph
-// targets set by name, hair shown or hidden. three.js comes from static/vendor (built from npm).
+// targets set by name, hair shown or hidden; hair cards drawn with strand shading
+// (hair_material.js). three.js comes from static/vendor (built from npm).
 import * as THREE from "./vendor/three/build/three.module.js";
 import { OrbitControls } from "./vendor/three/examples/jsm/controls/OrbitControls.js";
 import { RoomEnvironment } from "./vendor/three/examples/jsm/environments/RoomEnvironment.js";
 import { GLTFLoader } from "./vendor/three/examples/jsm/loaders/GLTFLoader.js";
+import { shadeHair } from "./hair_material.js";
 
 const isHair = (object) => /hair/i.test(object.name);
 
@@ -38,11 +40,13 @@ export class Viewer {
     this.loader = new GLTFLoader();
     new ResizeObserver(() => this.resize()).observe(container);
     this.resize();
-    this.onFrame = null; // called with the frame's time (ms) before each render ("Mirror me")
+    // Called each display frame with its time (ms) and whether the view moved, before the
+    // render, which it skips by returning false ("Mirror me": nothing new to draw).
+    this.onFrame = null;
     this.renderMs = 0; // how long the last render() call took (ms)
     this.renderer.setAnimationLoop((time) => {
-      this.onFrame?.(time);
-      this.controls.update();
+      const moved = this.controls.update();
+      if (this.onFrame?.(time, moved) === false) return;
       const start = performance.now();
       this.renderer.render(this.scene, this.camera);
       this.renderMs = performance.now() - start;
@@ -65,19 +69,21 @@ export class Viewer {
       this.model.traverse((o) => o.geometry?.dispose());
     }
     this.model = gltf.scene;
+    this.container.dataset.hairShaded = String(shadeHair(this.model, isHair));
     this.scene.add(this.model);
     this.setHairVisible(this.hairVisible);
     if (frame) this.resetView();
   }
 
-  resetView() {
+  /** Frames the model; yaw (radians) of the camera about it, by default a three-quarter view
+   * that shows the head is 3D ("Mirror me" faces it: 0). */
+  resetView(yaw = 0.35) {
     if (!this.model) return;
     const box = new THREE.Box3().setFromObject(this.model);
     const centre = box.getCenter(new THREE.Vector3());
     const size = box.getSize(new THREE.Vector3()).length();
     this.controls.target.copy(centre);
     const distance = size * 1.9;
-    const yaw = 0.35; // a three-quarter view shows the head is 3D
     this.camera.position.set(centre.x + distance * Math.sin(yaw), centre.y + size * 0.05, centre.z + distance * Math.cos(yaw));
     this.controls.update();
   }
