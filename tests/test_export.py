@@ -18,6 +18,7 @@ from headforge.export import package
 from headforge.export.geometry import split_uv_seams, tangents
 from headforge.render.shading import vertex_normals
 from headforge.export.gltf import glb_bytes, write_glb
+from headforge.headmodel.fitted_parts import avatar_parts
 from headforge.export.obj import write_obj
 from headforge.export.package import write_zip
 
@@ -158,21 +159,28 @@ def png_chunk_types(data: bytes) -> list[bytes]:
     return types
 
 
-def expected_split(mesh: HeadMesh) -> set[tuple]:
-    """Unique (original vertex, u, v) corner pairs of a mesh, from its faces."""
-    uv = mesh.uvs[mesh.face_uvs.ravel()]
-    return set(zip(mesh.faces.ravel().tolist(), uv[:, 0].tolist(), uv[:, 1].tolist()))
+def expected_split(mesh: HeadMesh, faces: np.ndarray | None = None) -> set[tuple]:
+    """Unique (original vertex, u, v) corner pairs of a mesh, from its faces (or those numbered
+    in ``faces``)."""
+    chosen = slice(None) if faces is None else faces
+    uv = mesh.uvs[mesh.face_uvs[chosen].ravel()]
+    return set(zip(mesh.faces[chosen].ravel().tolist(), uv[:, 0].tolist(), uv[:, 1].tolist()))
 
 
 def check_glb(avatar: Avatar, data: bytes, path: Path) -> None:
     """Shared GLB assertions for the synthetic and the real head."""
     mesh = avatar.mesh
+    parts = avatar_parts(avatar)
+    skin = slice(None) if parts is None else parts.skin_faces
     gltf, blob = glb_json_and_blob(data)
     assert gltf["asset"]["version"] == "2.0"
     assert gltf["asset"]["generator"].startswith("headforge")
-    assert [gltf["nodes"][n]["name"] for n in gltf["scenes"][gltf["scene"]]["nodes"]] == ["head"]
-    (gmesh,) = gltf["meshes"]
-    (prim,) = gmesh["primitives"]
+    part_names = [] if parts is None else [p.name for p in parts.parts]
+    assert [gltf["nodes"][n]["name"] for n in gltf["scenes"][gltf["scene"]]["nodes"]] == ["head", *part_names]
+    assert len(gltf["meshes"]) == 1 + len(part_names)
+    gmesh = gltf["meshes"][0]
+    prim = gmesh["primitives"][0]
+    assert len(gmesh["primitives"]) == (1 if parts is None else 2)  # the skin, and the mouth's inside
     assert prim["mode"] == 4
     assert gmesh["extras"]["targetNames"] == ARKIT_NAMES == list(mesh.morph_names)
     np.testing.assert_allclose(gmesh["weights"], avatar.expression, atol=1e-7)
@@ -201,7 +209,7 @@ def check_glb(avatar: Avatar, data: bytes, path: Path) -> None:
     lookup = {row.tobytes(): i for i, row in enumerate(np.asarray(mesh.vertices, np.float32))}
     assert len(lookup) == len(mesh.vertices)
     original = np.array([lookup[row.tobytes()] for row in positions])
-    expected = expected_split(mesh)
+    expected = expected_split(mesh, None if parts is None else parts.skin_faces)
     by_vertex: dict[int, list] = {}
     for v, a, b in expected:
         by_vertex.setdefault(v, []).append((a, b))
@@ -214,7 +222,7 @@ def check_glb(avatar: Avatar, data: bytes, path: Path) -> None:
         pairs.add((v, *choices[nearest].tolist()))
     assert len(positions) == len(pairs) == len(expected)
     assert pairs == expected
-    np.testing.assert_array_equal(original[indices], mesh.faces)
+    np.testing.assert_array_equal(original[indices], mesh.faces[skin])
     for k in (0, 24, 51):
         deltas = accessor_array(gltf, blob, prim["targets"][k]["POSITION"])
         np.testing.assert_allclose(deltas, mesh.morph_deltas[k][original], atol=1e-6)
@@ -239,9 +247,9 @@ def check_glb(avatar: Avatar, data: bytes, path: Path) -> None:
     assert len(loaded.meshes[0].primitives[0].targets) == 52
     assert loaded.meshes[0].extras["targetNames"] == ARKIT_NAMES
     scene = trimesh.load(path, force="scene")
-    (geom,) = scene.geometry.values()
-    assert len(geom.vertices) == len(pairs)
-    assert len(geom.faces) == len(mesh.faces)
+    geoms = list(scene.geometry.values())
+    assert len(geoms[0].vertices) == len(pairs)
+    assert len(geoms[0].faces) == len(mesh.faces[skin])
 
 
 def test_glb_synthetic(sphere_avatar, tmp_path):

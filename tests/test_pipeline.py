@@ -51,7 +51,9 @@ def test_glb_and_obj_load_in_trimesh(astronaut_zip, tmp_path):
     with zipfile.ZipFile(path) as z:
         z.extractall(tmp_path)
     scene = trimesh.load(tmp_path / "avatar.glb", force="scene")
-    glb_mesh = scene.geometry[scene.graph["head"][1]]  # the hair, when there is some, is a second node
+    # The head's skin (its first primitive: the biggest "head" geometry); the mouth, the other
+    # parts and the hair are geometries of their own.
+    glb_mesh = max((g for name, g in scene.geometry.items() if name.startswith("head")), key=lambda g: len(g.faces))
     obj = trimesh.load(tmp_path / "head.obj", force="mesh")
     assert len(obj.faces) == len(avatar.mesh.faces)
     # Metres, head and neck only: a human head is ~0.15-0.30 m in every direction.

@@ -43,6 +43,10 @@ def _cmd_setup(args) -> int:
     path = cache_path()
     if args.force or not path.is_file():
         build_cache(path)
+    from headforge.headmodel.parts import build_parts_cache, parts_cache_path
+
+    if args.force or not parts_cache_path().is_file():
+        build_parts_cache()  # teeth, tongue, eyes, mouth cavity and bust
     from headforge.pipeline import default_reconstructor
 
     default_reconstructor().warm_up()

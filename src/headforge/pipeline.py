@@ -33,6 +33,7 @@ from headforge.tryon import hair_params
 from headforge.hairphoto import HairJob, PhotoHairReader
 from headforge.io.image import load_photo, working_copy
 from headforge.core.camera import Camera
+from headforge.headmodel.parts_atlas import iris_color
 from headforge.texture.trust import face_maps
 from headforge.texture.unwrap import TexelMap, build_texel_map, unwrap_texture
 
@@ -153,7 +154,7 @@ class Reconstructor:
             normal_map = self.backend.normal_map(fit, albedo, observed, self.texel_map(opts.texture_size))
         expression = apply_emotions(fit.actions, opts.emotions, opts.keep_expression)
         avatar = Avatar(mesh, expression, albedo, normal_map, landmarks=landmarks, camera=full_camera,
-                        observed=observed, light=skin.light)
+                        observed=observed, light=skin.light, iris=iris_color(photo.rgb, landmarks))
         if hair is not None:
             photo_hair = hair.result()
             avatar.hair = photo_hair.style

@@ -6,6 +6,8 @@ detector, run with ``tflite-runtime``; ``fer`` itself is never imported (it impo
 It knows six of our seven emotions (no contempt) plus neutral.
 
     python -m headforge.bench.emotion_check        # the astronaut's renders, as in the contact sheet
+    python -m headforge.bench.emotion_check --photos ../shared/portraits --count 5 --json out.json
+        # the first 5 portraits (by name) that the recogniser itself calls neutral
 """
 from __future__ import annotations
 
@@ -96,23 +98,68 @@ def emotion_check(renders: dict[str, np.ndarray], recogniser: Recogniser | None 
     }
 
 
-def main() -> int:
-    """Print each view's labels and the shares averaged over ``CHECK_VIEWS`` (astronaut avatar)."""
-    import skimage.data
+def neutral_portraits(folder: Path, count: int, recogniser: Recogniser) -> list[Path]:
+    """The first ``count`` images of ``folder`` (by name) whose own largest face the recogniser
+    labels neutral, so the check starts from neutral faces, as the emotions assume."""
+    from headforge.io.image import load_photo
 
+    chosen = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in (".jpg", ".jpeg", ".png") or len(chosen) >= count:
+            continue
+        p = recogniser(load_photo(path).rgb)
+        if p is not None and LABELS[int(np.argmax(p))] == "neutral":
+            chosen.append(path)
+    return chosen
+
+
+def check_avatars(images: dict[str, object], recogniser: Recogniser) -> dict:
+    """Reconstruct each image (neutral start, no hair) and score its renders over
+    ``CHECK_VIEWS``: per image and overall ``top1_share`` and ``rise_share``, and per emotion
+    the share of renders (images x views) read as intended."""
     import headforge
     from headforge.emotion.contact_sheet import emotion_renders
 
-    avatar = headforge.reconstruct(skimage.data.astronaut(), keep_expression=False)
+    per_image, per_emotion = {}, {}
+    for name, image in images.items():
+        avatar = headforge.reconstruct(image, keep_expression=False, hair="none")
+        results = [emotion_check(emotion_renders(avatar, size=size, distance=distance), recogniser)
+                   for size, distance in CHECK_VIEWS]
+        per_image[name] = {k: round(float(np.mean([r[k] for r in results])), 4) for k in ("top1_share", "rise_share")}
+        for r in results:
+            for e in r["emotions_scored"]:
+                per_emotion.setdefault(e, []).append(r["renders"][e] is not None and r["renders"][e]["label"] == e)
+        print(name, per_image[name], flush=True)
+    return {
+        "views": len(CHECK_VIEWS),
+        "images": per_image,
+        "top1_share": round(float(np.mean([v["top1_share"] for v in per_image.values()])), 4),
+        "rise_share": round(float(np.mean([v["rise_share"] for v in per_image.values()])), 4),
+        "top1_per_emotion": {e: round(float(np.mean(v)), 4) for e, v in per_emotion.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the shares averaged over ``CHECK_VIEWS``: the astronaut's avatar, or ``--count``
+    neutral portraits of ``--photos``."""
+    import argparse
+
+    import skimage.data
+
+    parser = argparse.ArgumentParser(description="Do the emotion renders read as intended?")
+    parser.add_argument("--photos", type=Path, help="folder of portraits (default: the astronaut)")
+    parser.add_argument("--count", type=int, default=5, help="neutral portraits to use from --photos")
+    parser.add_argument("--json", type=Path, help="write the result here")
+    args = parser.parse_args(argv)
     recogniser = Recogniser()
-    results = []
-    for size, distance in CHECK_VIEWS:
-        result = emotion_check(emotion_renders(avatar, size=size, distance=distance), recogniser)
-        labels = {n: r and r["label"] for n, r in result["renders"].items()}
-        print(f"{size} px, {distance} m: top-1 {result['top1_share']:.2f}, rise {result['rise_share']:.2f}, {labels}")
-        results.append(result)
-    summary = {k: round(float(np.mean([r[k] for r in results])), 4) for k in ("top1_share", "rise_share")}
-    print(json.dumps({"views": len(results), "emotions_scored": results[0]["emotions_scored"], **summary}))
+    if args.photos:
+        images = {p.name: p for p in neutral_portraits(args.photos, args.count, recogniser)}
+    else:
+        images = {"astronaut": skimage.data.astronaut()}
+    summary = check_avatars(images, recogniser)
+    print(json.dumps(summary))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1))
     return 0
 
 

@@ -53,6 +53,9 @@ class Avatar:
     Neither is exported.
     body: the head on a rigged, dressed body
     (:class:`headforge.body.fullbody.FullBody`), or None for a head-only avatar.
+    iris: (3,) uint8 sRGB iris colour read from the photo, or None (a default brown).
+    bust: whether the avatar has neck, shoulders and a top below the head
+    (:func:`headforge.headmodel.fitted_parts.avatar_parts`).
     """
 
     mesh: HeadMesh
@@ -67,5 +70,9 @@ class Avatar:
     observed: np.ndarray | None = None
     light: np.ndarray | None = None
     body: object | None = None
+    iris: np.ndarray | None = None
+    bust: bool = True
+    # (mesh, albedo, parts): the cache of :func:`headforge.headmodel.fitted_parts.avatar_parts`.
+    _parts: tuple = field(default=(None, None, None), init=False, repr=False, compare=False)
     # (hair, albedo, worn): the cache of :func:`headforge.texture.scalp.worn_albedo`.
     _worn: tuple = field(default=(None, None, None), init=False, repr=False, compare=False)

@@ -10,6 +10,7 @@ import numpy as np
 from headforge.core.avatar import Avatar
 from headforge.emotion.apply import with_emotions
 from headforge.emotion.mapping import EMOTIONS
+from headforge.headmodel.fitted_parts import scene
 from headforge.render import render_mesh
 from headforge.core.camera import Camera
 
@@ -25,9 +26,9 @@ def face_view(avatar: Avatar, size: int = PANEL, distance: float = FACE_DISTANCE
     """(size, size, 3) uint8 studio-lit front render of the avatar with its expression, framed
     on the face from ``distance`` metres."""
     cam = Camera.orbit(size, size, 0.0, 0.0, distance, FACE_FOV_DEG, FACE_TARGET)
-    m = avatar.mesh
-    return render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
-                       texture=avatar.albedo, normal_map=avatar.normal_map).image
+    s = scene(avatar, albedo=avatar.albedo)
+    return render_mesh(s.vertices, s.faces, cam, uvs=s.uvs, face_uvs=s.face_uvs, texture=s.texture,
+                       normal_map=s.normal_map).image
 
 
 def emotion_renders(avatar: Avatar, intensity: float = 1.0, size: int = PANEL,

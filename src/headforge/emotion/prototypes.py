@@ -21,8 +21,9 @@ PROTOTYPES: dict[str, dict[str, tuple[float, float]]] = {
         "mouthSmile": (1.0, 0.8),  # AU12
         "cheekSquint": (0.8, 1.2),  # AU6
         "eyeSquint": (0.4, 1.5),  # AU6 narrows the eyes from below
-        "mouthUpperUp": (0.3, 1.5),
-        "jawOpen": (0.2, 1.5),  # AU25, a broad smile parts the lips
+        "mouthUpperUp": (0.4, 1.5),
+        "jawOpen": (0.25, 1.5),  # AU25, a broad smile parts the lips
+        "mouthLowerDown": (0.25, 1.5),  # ... and shows the lower teeth
         "mouthShrugUpper": (0.1, 2.0),
     },
     "anger": {
@@ -47,11 +48,11 @@ PROTOTYPES: dict[str, dict[str, tuple[float, float]]] = {
     "fear": {
         "browInnerUp": (0.9, 0.8),  # AU1
         "browOuterUp": (0.5, 1.0),  # AU2
-        "browDown": (0.35, 1.0),  # AU4
+        "browDown": (0.5, 1.0),  # AU4, which tells fear from surprise
         "eyeWide": (0.9, 0.8),  # AU5
-        "mouthStretch": (0.85, 1.0),  # AU20
-        "jawOpen": (0.3, 1.2),  # AU26
-        "mouthLowerDown": (0.3, 1.2),
+        "mouthStretch": (1.0, 1.0),  # AU20
+        "jawOpen": (0.25, 1.2),  # AU26
+        "mouthLowerDown": (0.4, 1.2),
     },
     "contempt": {
         "mouthSmileRight": (0.5, 1.0),  # R12A
@@ -64,18 +65,18 @@ PROTOTYPES: dict[str, dict[str, tuple[float, float]]] = {
         "browInnerUp": (0.9, 0.8),  # AU1
         "browOuterUp": (1.0, 0.8),  # AU2
         "eyeWide": (0.65, 1.0),  # AU5B
-        "jawOpen": (0.6, 1.2),  # AU26
+        "jawOpen": (0.7, 1.2),  # AU26
         "mouthFunnel": (0.15, 1.5),
     },
     "disgust": {
         "noseSneer": (1.0, 0.8),  # AU9
-        "mouthUpperUp": (0.8, 1.0),  # AU10
+        "mouthUpperUp": (0.9, 1.0),  # AU10
         "mouthShrugUpper": (0.3, 1.0),
-        "mouthFrown": (0.4, 1.0),  # AU15
+        "mouthFrown": (0.5, 1.0),  # AU15
         "mouthLowerDown": (0.3, 1.2),  # AU16
-        "browDown": (0.5, 1.0),
+        "browDown": (0.15, 1.0),  # not in the prototype (9 + 15 + 16): a trace, or it reads as anger
         "cheekSquint": (0.45, 1.0),
-        "eyeSquint": (0.35, 1.0),
+        "eyeSquint": (0.5, 1.0),
     },
 }
 # (a, b) action pairs that pull against each other; sided names pair side by side.

@@ -29,6 +29,7 @@ from headforge.export.geometry import split_uv_seams, tangents
 from headforge.core.images import encode_png
 from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, CardBudget, cached_cards, card_budget, strand_texture
 from headforge.core.strands import Hairstyle
+from headforge.headmodel.fitted_parts import HeadParts, avatar_parts
 from headforge.render.cards import ALPHA_CUTOFF
 from headforge.render.shading import vertex_normals
 from headforge.texture.scalp import worn_albedo
@@ -170,10 +171,14 @@ class GlbBuilder:
 
 
 def add_head(
-    builder: GlbBuilder, mesh: HeadMesh, weights: np.ndarray, albedo_png: bytes, normal_png: bytes
+    builder: GlbBuilder, mesh: HeadMesh, weights: np.ndarray, albedo_png: bytes, normal_png: bytes,
+    parts: HeadParts | None = None, atlas_png: bytes | None = None,
 ) -> int:
     """Add the node "head": the neutral mesh, its textured material and the morph targets
-    with default ``weights`` (52,). Returns the node index."""
+    with default ``weights`` (52,). Textures, in this order: albedo, normal map and, with
+    ``parts``, the parts' atlas (``atlas_png``): then the head's own tongue and eyeball faces
+    are left out (the parts replace them) and the mouth cavity is a second primitive, material
+    "mouth" over the atlas. Returns the node index."""
     weights = np.asarray(weights, np.float64).ravel()
     if len(weights) != len(mesh.morph_names) or len(mesh.morph_deltas) != len(mesh.morph_names):
         raise ValueError(
@@ -181,12 +186,20 @@ def add_head(
             f"and {len(weights)} weights do not match"
         )
     material = add_skin_material(builder, "head", albedo_png, normal_png)
-    primitive, _ = textured_primitive(builder, mesh.vertices, mesh.faces, mesh.uvs, mesh.face_uvs,
+    skin = slice(None) if parts is None else parts.skin_faces
+    primitive, _ = textured_primitive(builder, mesh.vertices, mesh.faces[skin], mesh.uvs, mesh.face_uvs[skin],
                                       mesh.morph_deltas, material)
+    primitives = [primitive]
+    atlas = None if parts is None else builder.add_texture(atlas_png)
+    if parts is not None and len(parts.cavity_faces):
+        mouth = builder.add_material(_atlas_material("mouth", atlas, 0.35, True))
+        cavity = mesh.faces[parts.cavity_faces]
+        primitives.append(textured_primitive(builder, mesh.vertices, cavity, parts.cavity_uvs, cavity,
+                                             mesh.morph_deltas, mouth)[0])
     gltf_mesh = builder.add_mesh(
         {
             "name": "head",
-            "primitives": [primitive],
+            "primitives": primitives,
             "weights": weights.tolist(),
             "extras": {"targetNames": list(mesh.morph_names)},
         }
@@ -256,6 +269,49 @@ def morph_targets(builder: GlbBuilder, vertices: np.ndarray, faces: np.ndarray, 
     return targets
 
 
+def _atlas_material(name: str, texture: int, roughness: float, double_sided: bool) -> dict:
+    return {
+        "name": name,
+        "pbrMetallicRoughness": {"baseColorTexture": {"index": texture}, "metallicFactor": 0.0,
+                                 "roughnessFactor": roughness},
+        "doubleSided": double_sided,
+    }
+
+
+def add_parts(builder: GlbBuilder, parts: HeadParts, weights: dict[str, float], atlas_texture: int) -> list[int]:
+    """Add one node per part (teeth, tongue, EyeLeft, EyeRight, body), each a mesh of its own
+    name with its own material over the parts' atlas and the morph targets that move it
+    (``extras.targetNames``; default weights from ``weights`` by ARKit name). Returns the
+    node indices."""
+    nodes = []
+    for part in parts.parts:
+        material = builder.add_material(_atlas_material(part.name, atlas_texture, part.roughness, part.double_sided))
+        normals = vertex_normals(part.vertices, part.faces)
+        primitive = {
+            "attributes": {
+                "POSITION": builder.add_accessor(part.vertices.astype(np.float32), bounds=True),
+                "NORMAL": builder.add_accessor(normals.astype(np.float32)),
+                "TEXCOORD_0": builder.add_accessor(
+                    np.column_stack([part.uvs[:, 0], 1.0 - part.uvs[:, 1]]).astype(np.float32)),
+            },
+            "indices": builder.add_accessor(part.faces.astype(np.uint32).ravel(), target=ELEMENT_ARRAY_BUFFER),
+            "material": material,
+            "mode": TRIANGLES,
+        }
+        gltf_mesh = {"name": part.name, "primitives": [primitive]}
+        if part.morph_names:
+            primitive["targets"] = [
+                {"POSITION": builder.add_sparse_accessor(delta, bounds=True),
+                 "NORMAL": builder.add_sparse_accessor(
+                     (vertex_normals(part.vertices + delta, part.faces) - normals).astype(np.float32))}
+                for delta in part.morph_deltas
+            ]
+            gltf_mesh["weights"] = [float(weights.get(n, 0.0)) for n in part.morph_names]
+            gltf_mesh["extras"] = {"targetNames": list(part.morph_names)}
+        nodes.append(builder.add_node(part.name, builder.add_mesh(gltf_mesh)))
+    return nodes
+
+
 def add_hair(builder: GlbBuilder, hair: Hairstyle, limit: CardBudget = BUDGETS[DEFAULT_BUDGET]) -> int:
     """Add the node "hair": the (N, P, 3) strands as hair cards within ``limit``, one
     TRIANGLES primitive (POSITION, NORMAL, TANGENT along the strands, TEXCOORD_0 with v from
@@ -302,22 +358,42 @@ def glb_bytes(
     avatar: Avatar, albedo_png: bytes | None = None, normal_png: bytes | None = None,
     hair_budget: str = DEFAULT_BUDGET,
 ) -> bytes:
-    """The avatar as a GLB file (a "hair" node after the head when it has hair, and the scalp
+    """The avatar as a GLB file: the head, its parts when it has some (teeth, tongue, EyeLeft,
+    EyeRight, body: :func:`add_parts`), and last a "hair" node when it has hair, and the scalp
     under it painted: :func:`headforge.texture.scalp.worn_albedo`). ``albedo_png``/``normal_png``: the
     already encoded ``worn_albedo(avatar)`` and normal map; encoded from ``avatar`` when
     None. ``hair_budget``: the hair cards' budget, "web" or "high"
     (:data:`headforge.hair.cards.BUDGETS`)."""
     builder = GlbBuilder()
+    parts = avatar_parts(avatar)
     add_head(
         builder,
         avatar.mesh,
         avatar.expression,
         encode_png(worn_albedo(avatar)) if albedo_png is None else albedo_png,
         encode_png(avatar.normal_map) if normal_png is None else normal_png,
+        parts,
+        None if parts is None else _atlas_png(parts.atlas),
     )
+    if parts is not None:  # the parts' atlas is the head's last texture
+        add_parts(builder, parts, dict(zip(avatar.mesh.morph_names, map(float, avatar.expression))),
+                  len(builder.gltf["textures"]) - 1)
     if avatar.hair is not None and avatar.hair.count:
         add_hair(builder, avatar.hair, card_budget(hair_budget))
     return builder.to_bytes()
+
+
+_atlas_pngs: dict[int, tuple[np.ndarray, bytes]] = {}
+
+
+def _atlas_png(atlas: np.ndarray) -> bytes:
+    """The parts' atlas as PNG, encoded once per (shared, read-only) atlas array."""
+    held = _atlas_pngs.get(id(atlas))
+    if held is None or held[0] is not atlas:
+        if len(_atlas_pngs) > 16:
+            _atlas_pngs.clear()
+        held = _atlas_pngs[id(atlas)] = (atlas, encode_png(atlas))
+    return held[1]
 
 
 def parse_glb(data: bytes) -> GlbBuilder:

@@ -7,6 +7,7 @@ import numpy as np
 
 from headforge.core.avatar import Avatar
 from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, HairCards, cached_cards, strand_texture
+from headforge.headmodel.fitted_parts import scene
 from headforge.render import render_mesh
 from headforge.core.camera import Camera
 from headforge.render.cards import render_cards
@@ -31,12 +32,13 @@ def face_crop(photo: np.ndarray, landmarks: np.ndarray, size: int = PANEL, margi
 
 def avatar_view(avatar: Avatar, yaw_deg: float, size: int = PANEL, pitch_deg: float = 0.0,
                 cards: HairCards | None = None) -> np.ndarray:
-    """(size, size, 3) studio-lit render of the textured avatar with its expression (and
-    its hair, when it has some, as ``cards``: built from it when None)."""
+    """(size, size, 3) studio-lit render of the textured avatar with its expression, its
+    parts (teeth, tongue, eyes, bust) and its hair, when it has some, as ``cards`` (built
+    from it when None)."""
     cam = Camera.orbit(size, size, yaw_deg, pitch_deg, VIEW_DISTANCE, VIEW_FOV_DEG, VIEW_TARGET)
-    m = avatar.mesh
-    head = render_mesh(m.posed(avatar.expression), m.faces, cam, uvs=m.uvs, face_uvs=m.face_uvs,
-                       texture=worn_albedo(avatar), normal_map=avatar.normal_map)
+    s = scene(avatar, albedo=worn_albedo(avatar))
+    head = render_mesh(s.vertices, s.faces, cam, uvs=s.uvs, face_uvs=s.face_uvs, texture=s.texture,
+                       normal_map=s.normal_map)
     if avatar.hair is None or avatar.hair.count == 0:
         return head.image
     if cards is None:

@@ -29,6 +29,16 @@ ANNY_KWARGS = dict(rig="makehuman-head", topology="head", local_changes="all", f
 # Local changes whose largest displacement on the head stays under this (metres) are dropped.
 MIN_EFFECT_M = 1e-4
 PHENOTYPE_STEP = 0.25
+# anny's face units move the brows, the nose and the lip corners less than a face does at an
+# action unit's maximum (FACS intensity E): the inner brow rises 5 mm, the nose wrinkles 5 mm,
+# the lip corners drop 7 mm. These gains bring each action's largest displacement to roughly
+# 8-10 mm, so an ARKit weight of 1 is a full expression, as ARKit means it; the smile and the
+# cheek raise, faint on a face without wrinkles or folds, a quarter and a half beyond anny's.
+ACTION_GAINS = {
+    "browInnerUp": 1.8, "browOuterUp": 1.4, "browDown": 1.3, "noseSneer": 1.8, "mouthFrown": 1.6,
+    "mouthUpperUp": 1.5, "mouthLowerDown": 1.6, "cheekSquint": 1.6, "eyeSquint": 1.3, "mouthStretch": 1.2,
+    "mouthDimple": 1.3, "mouthSmile": 1.25,
+}
 
 
 def cache_path() -> Path:
@@ -44,7 +54,8 @@ class HeadModel:
     phenotype_basis: (P, V, 3) change per unit of each phenotype around its default 0.5.
     local_pos, local_neg: (L, V, 3) change per unit of each local shape change, for positive
         and negative values (anny's convention: value v moves by relu(v)*pos + relu(-v)*neg).
-    action_basis: (52, V, 3) change per unit of each ARKit facial action, in [0, 1].
+    action_basis: (52, V, 3) change per unit of each ARKit facial action, in [0, 1] (anny's
+        face units scaled by ``ACTION_GAINS``).
     """
 
     name: str
@@ -182,6 +193,13 @@ def eyeball_vertices(faces: np.ndarray, n_vertices: int) -> np.ndarray:
     return np.isin(mesh_components(faces, n_vertices), [2, 3])
 
 
+def _with_gains(basis: np.ndarray, names: list[str]) -> np.ndarray:
+    """(52, V, 3) ``basis`` with each action scaled by its ``ACTION_GAINS`` entry (by name without
+    the Left/Right side)."""
+    gains = np.array([ACTION_GAINS.get(n.removesuffix("Left").removesuffix("Right"), 1.0) for n in names], np.float32)
+    return basis * gains[:, None, None]
+
+
 @lru_cache(maxsize=1)
 def load_head_model() -> HeadModel:
     """The default head model from the set-up cache (builds it if missing)."""
@@ -203,7 +221,7 @@ def load_head_model() -> HeadModel:
                 local_pos=z["local_pos"],
                 local_neg=z["local_neg"],
                 action_names=[str(s) for s in z["action_names"]],
-                action_basis=z["action_basis"],
+                action_basis=_with_gains(z["action_basis"], [str(s) for s in z["action_names"]]),
             )
     except (OSError, KeyError, ValueError) as e:
         raise ModelError(f"the head model cache {path} is unreadable ({e}); delete it and run set-up") from e

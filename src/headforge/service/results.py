@@ -69,6 +69,9 @@ def head_npz(avatar: Avatar, textures: Textures) -> bytes:
         arrays["preview_png"] = np.frombuffer(textures.preview, np.uint8)
     if avatar.landmarks is not None:
         arrays["landmarks"] = avatar.landmarks
+    if avatar.iris is not None:
+        arrays["iris"] = np.asarray(avatar.iris, np.uint8)
+    arrays["bust"] = np.array(avatar.bust)
     if camera is not None:
         arrays["camera"] = np.array([camera.width, camera.height, camera.focal, camera.cx, camera.cy], np.float64)
         arrays["camera_R"], arrays["camera_t"] = camera.R, camera.t
@@ -108,5 +111,7 @@ def load_head(data: bytes) -> tuple[Avatar, Textures]:
             landmarks=z["landmarks"] if "landmarks" in z else None,
             camera=camera,
             hair=hair,
+            iris=z["iris"] if "iris" in z else None,
+            bust=bool(z["bust"]) if "bust" in z else True,
         )
     return avatar, textures

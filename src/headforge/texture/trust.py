@@ -23,6 +23,10 @@ FEATURES = [
     [61, 291, 0, 17, 37, 267, 84, 314, 40, 270, 91, 321],
     [98, 327, 2, 64, 294, 4],
 ]
+# The inner lip contour (upper lip left to right, then lower lip right to left): the mouth's
+# opening, where the photo shows teeth, tongue or the dark inside, never lip or skin.
+MOUTH_OPENING = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
+MOUTH_MARGIN = 0.012  # of the face size: the opening is widened by this, teeth edges included
 # Cheeks and the nose bridge: where the skin colour is sampled.
 SKIN_SAMPLES = [50, 280, 101, 330, 118, 347, 6, 197, 195]
 SKIN_SAMPLE_RADIUS = 0.035  # of the face size
@@ -103,4 +107,18 @@ def face_maps(landmarks: np.ndarray, photo: np.ndarray) -> FaceMaps:
     lenient = skin_likelihood(lab, samples, tolerance=LENIENT)
     hair = hair_territory(landmarks, (h, w)).astype(np.float32)
     skin = np.maximum(strict * hair + lenient * (1 - hair), features)
-    return FaceMaps((inside * skin).astype(np.float32), features.astype(np.float32), hair)
+    opening = 1 - mouth_opening(landmarks, (h, w), size)  # the photo's teeth never become lip texels
+    return FaceMaps((inside * skin * opening).astype(np.float32), features.astype(np.float32), hair)
+
+
+def mouth_opening(landmarks: np.ndarray, shape: tuple[int, int], face_size: float) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: 1 inside the mouth's opening (the inner lip contour, widened by
+    ``MOUTH_MARGIN`` of the face size), so teeth in the photo never become lip texels; all 0
+    for closed lips."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(landmarks[MOUTH_OPENING]).astype(np.int32)], 255)
+    if not mask.any():
+        return mask.astype(np.float32)
+    grow = max(1, int(round(MOUTH_MARGIN * face_size)))
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    return mask.astype(np.float32) / 255
