@@ -86,8 +86,9 @@ def test_upload_view_smile_and_download(page, server, tmp_path):
         page.wait_for_timeout(300)
         assert_hair_drawn(page, canvas_pixels(page))
 
-    with page.expect_download() as download:
-        page.click("#download")
+    # The zip is written on demand; Playwright's default 30 s is too short beside software WebGL.
+    with page.expect_download(timeout=180_000) as download:
+        page.click("#download", timeout=120_000)
     path = tmp_path / "avatar.zip"
     download.value.save_as(path)
     with zipfile.ZipFile(path) as z:
