@@ -32,7 +32,7 @@ def test_zip_holds_the_avatar_files(astronaut_zip):
     with zipfile.ZipFile(path) as z:
         assert sorted(z.namelist()) == sorted(
             ["avatar.glb", "head.obj", "head.mtl", "head_albedo.png", "head_normal.png", "params.json",
-             "emotion_mlp.json", "preview.png"] + (["hair.data"] if avatar.hair is not None and avatar.hair.count else [])
+             "emotion_mlp.json", "preview.png"] + (["hair.data", "hair.usdc"] if avatar.hair is not None and avatar.hair.count else [])
         )
         params = json.loads(z.read("params.json"))
     assert params["schema"] == "headforge.params/1"
