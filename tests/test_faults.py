@@ -35,7 +35,7 @@ def run_job(client, texture_size: int = 512) -> dict:
     return poll_job(job_status(client, response.json()["id"], API), timeout=120)[0]
 
 
-def ready(client, timeout: float = 150, workers: list[subprocess.Popen] = ()) -> dict:
+def until_ready(client, timeout: float = 150, workers: list[subprocess.Popen] = ()) -> dict:
     """The readiness body once ready (failing if one of ``workers`` exits meanwhile)."""
     return wait_ready(lambda: client.get(f"{API}/ready").json(), processes=workers, timeout=timeout)
 
@@ -58,7 +58,7 @@ def limited(tmp_path_factory):
     """An embedded gateway whose jobs may use MEMORY_MB beyond the loaded worker; its data folder."""
     data_dir = tmp_path_factory.mktemp("limited")
     with embedded(data_dir, job_memory_mb=MEMORY_MB) as client:
-        ready(client)
+        until_ready(client)
         yield client, data_dir
 
 
@@ -100,7 +100,7 @@ def test_results_that_do_not_fit_fail_the_job_and_leave_nothing(small_disk):
     response = client.get(final["links"]["zip"])
     assert response.status_code == 409 and response.json()["error"]["code"] == "not_ready"
     assert list(files.rglob("*")) == []  # no upload, no result, no temporary file
-    assert ready(client, timeout=10)["store"]
+    assert until_ready(client, timeout=10)["store"]
     assert client.get(f"{API}/health").status_code == 200
 
 
@@ -118,7 +118,7 @@ def test_an_upload_to_a_full_disk_is_refused_and_nothing_is_queued(small_disk):
     assert ready.status_code == 503 and ready.json()["status"] == "degraded" and not ready.json()["store"]
     assert [p.name for p in files.iterdir()] == ["filler"]
     (files / "filler").unlink()
-    assert ready(client, timeout=10)["status"] == "ok"
+    assert until_ready(client, timeout=10)["status"] == "ok"
 
 
 def test_a_read_only_store_refuses_uploads_and_is_not_ready(small_disk):
@@ -133,7 +133,7 @@ def test_a_read_only_store_refuses_uploads_and_is_not_ready(small_disk):
     assert (body["ready"], body["status"], body["broker"], body["store"], body["workers"]) == (
         False, "degraded", None, False, {"anny": 1})
     subprocess.run(["mount", "-o", "remount,rw", str(files)], check=True)
-    assert ready(client, timeout=10)["store"]
+    assert until_ready(client, timeout=10)["store"]
 
 
 def test_delete_and_expiry_leave_no_file_of_a_job(limited):
@@ -156,7 +156,7 @@ def test_delete_and_expiry_leave_no_file_of_a_job(limited):
 def test_a_job_over_its_time_limit_fails_and_the_worker_lives_on(tmp_path):
     # A 2048 texel job spends seconds on its texture: past a 1 s limit at the next stage.
     with embedded(tmp_path, job_timeout_s=1) as client:
-        ready(client)
+        until_ready(client)
         engine = client.app.state.service.engine
         pids = engine.worker_pids()
         final = run_job(client, texture_size=2048)
@@ -180,7 +180,7 @@ def celery(tmp_path_factory):
         settings = Settings(data_dir=tmp_path_factory.mktemp("gateway"), broker_url=celery.redis.url,
                             rate_per_min=600, rate_burst=100, job_timeout_s=120, retry_after_s=3)
         with TestClient(create_app(settings)) as client:
-            ready(client, workers=celery.workers)
+            until_ready(client, workers=celery.workers)
             yield client, celery.redis, celery.workers[0]
 
 
@@ -213,7 +213,7 @@ def test_the_gateway_rides_out_a_redis_restart(celery, caplog):
     time.sleep(1)  # several sync rounds without the broker
 
     server.start()
-    assert ready(client, timeout=60, workers=[worker])["status"] == "ok"
+    assert until_ready(client, timeout=60, workers=[worker])["status"] == "ok"
     after = post(client)
     assert after.status_code == 202, after.text
     for url in urls + [after.headers["location"]]:  # none lost, the new one too
