@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,9 +15,13 @@ from conftest import mounted_tmpfs, need
 
 from headforge.bench.serving import astronaut_jpeg, celery_workers, job_status, poll_job, wait_ready
 
+from celery.exceptions import Ignore
+
+from headforge.service import celery_app
 from headforge.service.config import Settings
 from headforge.service.errors import StorageFullError
 from headforge.service.jobs import Job, JobStore
+from headforge.service.layout import result_key
 from headforge.web.app import create_app
 
 API = "/api/v1"
@@ -166,6 +171,38 @@ def test_a_job_over_its_time_limit_fails_and_the_worker_lives_on(tmp_path):
         assert client.get(f"{API}/ready").json()["ready"]
         assert client.get(f"{API}/health").status_code == 200
         assert files_of(tmp_path / "files", final["id"]) == []
+
+
+# --- Celery: a job whose upload is gone, Redis restarted, deletion in Redis
+
+
+class _Backend:
+    """Celery's result backend as `_gone` uses it: one job's task state, and what was forgotten."""
+
+    def __init__(self, status: str | None):
+        self.meta = {"status": status or "PENDING"}
+        self.forgotten: list[str] = []
+
+    def get_task_meta(self, job_id: str) -> dict:
+        return self.meta
+
+    def forget(self, job_id: str) -> None:
+        self.forgotten.append(job_id)
+
+
+@pytest.mark.parametrize("status, results, forgotten", [
+    (None, False, True),  # deleted or expired: the gateway dropped its state and files
+    ("PROGRESS", False, True),  # deleted mid-run (the state is that run's)
+    ("SUCCESS", False, False),  # a run ended it (failed: no results): its outcome stands
+    ("PROGRESS", True, False),  # a run ended it, its outcome not yet stored: its results stay
+])
+def test_a_job_whose_upload_is_gone_is_forgotten_only_when_deleted(monkeypatch, status, results, forgotten):
+    keys = {result_key("j1", "avatar.zip")} if results else set()
+    monkeypatch.setattr(celery_app, "_runner", SimpleNamespace(store=SimpleNamespace(exists=keys.__contains__)))
+    backend = _Backend(status)
+    with pytest.raises(Ignore):
+        celery_app._gone(SimpleNamespace(backend=backend), "j1")
+    assert backend.forgotten == (["j1"] if forgotten else [])
 
 
 # --- Celery: Redis restarted, deletion in Redis -------------------------------------------

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 
-from headforge.service.celery_app import TASK_NAME, live_workers, make_app, queue_name
+from headforge.service.celery_app import LEASE_PREFIX, TASK_NAME, live_workers, make_app, queue_name
 from headforge.service.config import Settings
 from headforge.service.errors import UnavailableError
 from headforge.service.jobs import QUEUED, RUNNING, Job, JobStore
@@ -61,9 +61,11 @@ class CeleryEngine:
             return False
 
     def forget(self, job_id: str) -> None:
-        """Delete the task's state (``celery-task-meta-<id>``) from Redis."""
+        """Delete the task's state (``celery-task-meta-<id>``) and run lease from Redis (a run
+        still going finds its job gone at its next check)."""
         try:
             self.app.backend.forget(job_id)
+            self.redis.delete(LEASE_PREFIX + job_id)
         except Exception:  # noqa: BLE001 - Redis away
             raise UnavailableError("the job queue is unreachable; try again shortly",
                                    self.settings.retry_after_s) from None

@@ -23,6 +23,8 @@ HEADFORGE_JOB_MEMORY_MB        memory a job may use beyond the loaded worker; pa
                                job fails (``memory_limit``), the worker lives on; 0: off
 HEADFORGE_MAX_ATTEMPTS         runs of a job whose worker died before it is failed         2
 HEADFORGE_VISIBILITY_TIMEOUT_S Celery: an unacknowledged job goes back to the queue after  600
+                               (keep it above the job timeout + 15 s: a job still running
+                               then is handed to a second worker, which waits for it)
 HEADFORGE_API_KEYS             comma-separated keys; when set, /api/v1 needs X-API-Key     unset
 HEADFORGE_CORS_ORIGINS         comma-separated origins allowed by CORS; unset: CORS off    unset
 HEADFORGE_SINGLE_FACE          refuse photos with several faces (0: use the largest)       1
