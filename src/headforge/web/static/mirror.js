@@ -39,7 +39,7 @@ class MirrorError extends Error {
 
 /** Turns the head of one loaded model: its Neck/Head (and LeftEye/RightEye) bones when it has
  * them, else its top-level nodes (all but a body) about a pivot at the top of the neck. */
-class HeadRig {
+export class HeadRig {
   constructor(model) {
     this.model = model;
     const bone = (name) => {
@@ -174,6 +174,11 @@ export class Mirror {
     Object.assign(this, { stream: null, worker: null, rig: null, filter: null });
     this.pendingWorker?.terminate();
     this.report(null);
+  }
+
+  /** Takes the head's pose now as straight ahead (for a camera off to one side or tilted). */
+  recentre() {
+    if (this.filter && !this.filter.recentre()) this.report("no_face");
   }
 
   async openCamera() {

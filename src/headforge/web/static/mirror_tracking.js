@@ -53,20 +53,31 @@ export function mirroredName(name) {
   return name;
 }
 
+/** r[row][column]: the rotation of the pose `matrix` (16 numbers, column-major), scale removed. */
+export function rotationOf(matrix) {
+  const columns = [0, 4, 8].map((k) => {
+    const s = Math.hypot(matrix[k], matrix[k + 1], matrix[k + 2]);
+    return [matrix[k] / s, matrix[k + 1] / s, matrix[k + 2] / s];
+  });
+  return [0, 1, 2].map((row) => columns.map((column) => column[row]));
+}
+
 /** {yaw, pitch, roll} (radians; the avatar's head turns by Ry(yaw) Rx(pitch) Rz(roll)) that
  * show the face posed by `matrix` (16 numbers, column-major) as a mirror does: the face turns
  * and tilts towards the same side of the screen as the person does in front of it. yaw > 0:
  * the face turns to the viewer's right; pitch > 0: it looks down; roll > 0: its top tilts to
- * the viewer's left. */
-export function mirroredAngles(matrix) {
-  const m = matrix;
-  const sx = Math.hypot(m[0], m[1], m[2]);
-  const sy = Math.hypot(m[4], m[5], m[6]);
-  const sz = Math.hypot(m[8], m[9], m[10]);
-  // r(row, column) of the rotation, scale removed; R = Ry(yaw) Rx(pitch) Rz(roll).
-  const pitch = Math.asin(Math.min(Math.max(-m[9] / sz, -1), 1));
-  const yaw = Math.atan2(m[8] / sz, m[10] / sz);
-  const roll = Math.atan2(m[1] / sx, m[5] / sy);
+ * the viewer's left. `neutral` (a rotationOf, or null): the pose taken as straight ahead (an
+ * off-axis camera sees a face straight to its screen turned); the turn is measured from it. */
+export function mirroredAngles(matrix, neutral = null) {
+  let r = rotationOf(matrix);
+  if (neutral) {
+    // H = N^T R: the head's turn in the frame the neutral pose faces (N^T = N^-1).
+    r = r.map((_, i) => [0, 1, 2].map((j) => [0, 1, 2].reduce((sum, k) => sum + neutral[k][i] * r[k][j], 0)));
+  }
+  // R = Ry(yaw) Rx(pitch) Rz(roll).
+  const pitch = Math.asin(Math.min(Math.max(-r[1][2], -1), 1));
+  const yaw = Math.atan2(r[0][2], r[2][2]);
+  const roll = Math.atan2(r[1][0], r[1][1]);
   // A mirror is the reflection x -> -x: M R M with M = diag(-1, 1, 1) flips yaw and roll.
   return { yaw: -yaw, pitch, roll: -roll };
 }
@@ -148,6 +159,14 @@ export class MirrorFilter {
     this.weights = Object.fromEntries(names.map((n) => [n, new OneEuro(WEIGHT_FILTER.minCutoff, WEIGHT_FILTER.beta)]));
     this.angles = Object.fromEntries(["yaw", "pitch", "roll"].map((n) => [n, new OneEuro(ANGLE_FILTER.minCutoff, ANGLE_FILTER.beta)]));
     this.last = null;
+    this.seen = null; // the rotationOf the last face's pose
+    this.neutral = null; // the pose taken as straight ahead (recentre), or the camera's axis
+  }
+
+  /** Takes the last face's pose as straight ahead from now on; false when no face was seen. */
+  recentre() {
+    this.neutral = this.seen;
+    return this.neutral !== null;
   }
 
   /** face: {scores, matrix, opening} or null; rest: {name: weight} the avatar falls back to;
@@ -160,7 +179,8 @@ export class MirrorFilter {
     if (face) {
       const scores = this.weak.apply(face.scores, face.opening, dt);
       target = Object.fromEntries(Object.entries(scores).map(([n, v]) => [mirroredName(n), v]));
-      angles = mirroredAngles(face.matrix);
+      this.seen = rotationOf(face.matrix);
+      angles = mirroredAngles(face.matrix, this.neutral);
     } else {
       target = rest;
     }
