@@ -120,6 +120,7 @@ def pair(page, out: Path, wanted) -> None:
     sheet.paste(camera, (0, 0))
     sheet.paste(avatar, (camera.width + 12, 0))
     sheet.save(out)
+    print(f"{out}: the mirror's newest sample {json.dumps(shot['sample'])}")
 
 
 def wait_for(page, condition: str, timeout_s: float = 120) -> None:
@@ -144,8 +145,8 @@ def screenshots(playwright, url: str, avatar, photo: Path, tmp: Path, folder: Pa
     page.dispatch_event("#mirror-toggle", "click")
     # Settled: the last three results agree (the clip holds each pose HOLD_S seconds).
     settled = "headforgePage.mirror.samples.slice(-3).every((t) => Math.abs(t.jawOpen - s.jawOpen) < 0.03 && Math.abs(t.turned - s.turned) < 1)"
-    wait_for(page, f"s.jawOpen > 0.6 && {settled}")
-    pair(page, folder / "mirror-mouth.png", lambda s: s["jawOpen"] > 0.6)
+    wait_for(page, f"s.jawOpen > 0.9 && {settled}")
+    pair(page, folder / "mirror-mouth.png", lambda s: s["jawOpen"] > 0.9)
     page.screenshot(path=folder / "mirror-page.png")
     wait_for(page, f"s.turned > 15 && {settled}")
     pair(page, folder / "mirror-turn.png", lambda s: s["turned"] > 15)

@@ -29,6 +29,7 @@ const GAZE = { across: THREE.MathUtils.degToRad(30), up: THREE.MathUtils.degToRa
 // Top-level nodes that stay put when a model without a rig turns its head.
 const BODY = /body|torso|bust|shoulder|shirt|top|cloth/i;
 const SAMPLES = 3000; // per-result history kept for the page's own tests and benchmark
+const RAW = ["jawOpen", "eyeBlinkLeft", "eyeBlinkRight"]; // MediaPipe scores kept in that history
 
 class MirrorError extends Error {
   constructor(code, detail = "") {
@@ -268,7 +269,7 @@ export class Mirror {
       jawOpen: weights.jawOpen, eyeBlinkLeft: weights.eyeBlinkLeft, eyeBlinkRight: weights.eyeBlinkRight,
       yaw: THREE.MathUtils.radToDeg(angles.yaw), pitch: THREE.MathUtils.radToDeg(angles.pitch),
       roll: THREE.MathUtils.radToDeg(angles.roll), turned: this.rig?.turnDeg() ?? 0,
-      raw: data.face ? { jawOpen: data.face.scores.jawOpen } : null,
+      raw: data.face ? Object.fromEntries(RAW.map((name) => [name, data.face.scores[name]])) : null,
     });
     if (this.samples.length > SAMPLES) this.samples.shift();
   }

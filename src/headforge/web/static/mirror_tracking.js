@@ -96,12 +96,15 @@ const SNEER_GAIN = 4.0;
 // MediaPipe does read: a face doing both is sneering.
 const SNEER_FROM_BROW_AND_LIP = 0.8;
 
-// MediaPipe's reading of the avatar's own renders (headforge.web.fakecam, face to the camera)
-// for these actions at weights 0, 0.5 and 1: it under-reads them, so a mirror fed the raw score
-// would open the mouth two thirds of the way and half-close the eyes. The scores are mapped
-// back through this response (piecewise linear; past the last reading: 1).
+// MediaPipe's reading of the avatar's own renders (headforge.web.fakecam, face to the camera,
+// each pose held: scripts/mirror_response.py) for these actions at the weights listed: it
+// under-reads them (0.66 for a full jaw drop, 0.58 for a shut eye), so a mirror fed the raw score
+// would open the mouth two thirds of the way and half-close the eyes. The scores are mapped back
+// through this response (piecewise linear; past the last reading: 1). The first reading is a
+// dead zone (a closed mouth, open eyes, read at 0.01 to 0.03). A half-shut eye reads 0.14, too
+// close to an open one's for a third point: the eyes take only shut or open without a drift.
 export const RESPONSE = {
-  jawOpen: [[0.02, 0.43, 0.64], [0, 0.5, 1]],
+  jawOpen: [[0.02, 0.2, 0.49, 0.59, 0.66], [0, 0.25, 0.5, 0.75, 1]],
   eyeBlinkLeft: [[0.1, 0.54], [0, 1]],
   eyeBlinkRight: [[0.1, 0.54], [0, 1]],
 };
