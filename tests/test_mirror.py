@@ -115,7 +115,9 @@ def test_the_avatar_mirrors_the_camera_and_nothing_leaves(camera_browser, clip, 
         seen = phases_seen(samples, page.evaluate("window.mirrorCodes"), clip[1])
         if all(seen.values()):
             break
-    assert all(seen.values()), f"not followed within {WAIT_S} s: {seen}; {len(samples)} tracked frames"
+    top = max(samples, key=lambda s: s["jawOpen"], default={})
+    assert all(seen.values()), f"not followed within {WAIT_S} s: {seen}; {len(samples)} tracked frames; " \
+                               f"widest jaw {top.get('jawOpen')} (MediaPipe's raw {top.get('raw')})"
     assert page.locator("#mirror-video").is_visible()
     # Recentre: the last face's pose is taken as straight ahead (the maths: test_mirror_maths).
     page.dispatch_event("#mirror-recentre", "click")

@@ -24,7 +24,7 @@ from headforge.export.preview import avatar_view
 
 WIDTH, HEIGHT = 640, 480
 TURN_DEG = 30.0  # the head's furthest turn in the clip
-PHASE_S = {"mouth": 2.0, "turn": 2.0, "wink": 1.0, "two_faces": 2.0, "no_face": 1.5}
+PHASE_S = {"mouth": 3.0, "turn": 2.0, "wink": 1.0, "two_faces": 2.0, "no_face": 1.5}
 BACKDROP = (236, 238, 241)
 _LEVELS = 9  # distinct jaw openings and turns rendered (frames between reuse them)
 _TOP = 1.6  # the bump 0 -> 1 -> 0 is min(1, _TOP sin^2): held at 1 for 43 % of its phase

@@ -102,7 +102,8 @@ const SNEER_FROM_BROW_AND_LIP = 0.8;
 // would open the mouth two thirds of the way and half-close the eyes. The scores are mapped back
 // through this response (piecewise linear; past the last reading: 1). The first reading is a
 // dead zone (a closed mouth, open eyes, read at 0.01 to 0.03). A half-shut eye reads 0.14, too
-// close to an open one's for a third point: the eyes take only shut or open without a drift.
+// close to an open one's (0.03) for a third point without a real face's eyes flickering half
+// shut: a half blink shows as about 0.1.
 export const RESPONSE = {
   jawOpen: [[0.02, 0.2, 0.49, 0.59, 0.66], [0, 0.25, 0.5, 0.75, 1]],
   eyeBlinkLeft: [[0.1, 0.54], [0, 1]],
