@@ -31,6 +31,7 @@ from headforge.hair.meshquery import points_inside
 from headforge.hair.reference import reference_head
 from headforge.core.strands import Hairstyle, decode_strands, encode_strands, resample
 from headforge.tryon import read_avatar, try_on, tryon_zip
+from headforge.export.obj import read_obj
 from headforge.headmodel.anny_head import load_head_model
 from headforge.texture.scalp import worn_albedo
 
@@ -366,6 +367,24 @@ def test_tryon_zip_keeps_the_head(astronaut_with_hair, tmp_path):
         dressed = try_on(read_avatar({n: z.read(n) for n in z.namelist()}), "long_curly")
     assert np.array_equal(worn, worn_albedo(dressed))
     assert not np.array_equal(worn, dressed.albedo)
+
+
+def test_the_zip_head_reads_back_as_the_exporter_wrote_it(astronaut_with_hair):
+    """The try-on's reader (trimesh, merging the vertices it splits at UV seams) gives back the
+    astronaut's head as head.obj was written: every position (6 decimals), the faces, the uv of
+    every corner; and read_avatar rebuilds the same neutral head from the identity."""
+    avatar, path = astronaut_with_hair
+    mesh = avatar.mesh
+    with zipfile.ZipFile(path) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    vertices, faces, uvs, face_uvs = read_obj(entries["head.obj"])
+    assert vertices.shape == mesh.vertices.shape and np.array_equal(faces, mesh.faces)
+    assert np.abs(vertices - mesh.posed(avatar.expression)).max() < 1e-6
+    assert face_uvs.shape == mesh.face_uvs.shape and np.abs(uvs[face_uvs] - mesh.uvs[mesh.face_uvs]).max() < 1e-6
+    assert len(uvs) <= len(np.unique(mesh.face_uvs))  # only the uvs a corner uses
+    read = read_avatar(entries)
+    assert np.abs(read.mesh.vertices - mesh.vertices).max() < 1e-5 and np.array_equal(read.mesh.faces, mesh.faces)
+    assert np.abs(read.expression - avatar.expression).max() < 1e-3
 
 
 def glb_image(builder, image: int) -> np.ndarray:
