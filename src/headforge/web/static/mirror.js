@@ -171,6 +171,7 @@ export class Mirror {
       this.worker.postMessage({ type: "close" });
     }
     this.rig?.restore();
+    this.viewer.invalidate(); // the face and head as they were
     this.video.srcObject = null;
     Object.assign(this, { stream: null, worker: null, rig: null, filter: null });
     this.pendingWorker?.terminate();
