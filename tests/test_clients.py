@@ -1,7 +1,7 @@
 """Our full-body avatar in the clients people use, unmodified, in Debian's Chromium:
 TalkingHead 1.7.0 loads avatar.glb (Ready Player Me layout) and lip-syncs, moods and gestures
 it; three-vrm 3.5.5 loads avatar.vrm with no warning, its expression manager moves the face and
-its spring bones swing the long hair (the job wears the stored hairstyle long_straight)."""
+its spring bones swing the long hair (that job wears the stored hairstyle long_straight)."""
 from __future__ import annotations
 
 import math
@@ -17,16 +17,28 @@ VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E
 IGNORED = ("GL Driver Message",)
 
 
-@pytest.fixture(scope="module")
-def full_job(server) -> str:
-    """The URL of a finished full-body job (CC0 VRM licence, long hair)."""
+def finished_job(server, **form) -> str:
+    """The URL of a finished full-body job of the astronaut photo (CC0 VRM licence), with
+    the extra ``form`` fields."""
     api = f"{server}/api/v1"
     created = httpx.post(f"{api}/jobs", files={"photo": ("astronaut.jpg", astronaut_jpeg(), "image/jpeg")},
-                         data={"body": "full", "licence": "cc0", "hair": "long_straight"}).json()
+                         data={"body": "full", "licence": "cc0", **form}).json()
     assert created["options"]["body"] == "full"
     status, _ = wait_for_job(lambda: httpx.get(f"{api}/jobs/{created['id']}").json(), timeout=300)
     assert status["state"] == "done", status
     return f"{api}/jobs/{created['id']}"
+
+
+@pytest.fixture(scope="module")
+def full_job(server) -> str:
+    """A full-body job with the hair read from the photo (short)."""
+    return finished_job(server)
+
+
+@pytest.fixture(scope="module")
+def long_hair_job(server) -> str:
+    """A full-body job wearing the stored hairstyle long_straight (spring bones in the VRM)."""
+    return finished_job(server, hair="long_straight")
 
 
 def open_client(browser, server, page_name, src):
@@ -107,8 +119,9 @@ def test_talkinghead_lip_syncs_moods_and_gestures_our_glb(browser, server, full_
     page.context.close()
 
 
-def test_three_vrm_loads_our_vrm_without_warnings_moves_the_face_and_swings_the_hair(browser, server, full_job):
-    page, messages = open_client(browser, server, "vrm", f"{full_job}/avatar.vrm")
+def test_three_vrm_loads_our_vrm_without_warnings_moves_the_face_and_swings_the_hair(browser, server,
+                                                                                      long_hair_job):
+    page, messages = open_client(browser, server, "vrm", f"{long_hair_job}/avatar.vrm")
     client = "window.headforgeClient"
     names = set(page.evaluate(f"{client}.names"))
     assert {"happy", "angry", "sad", "relaxed", "surprised", "aa", "ih", "ou", "ee", "oh", "blink", "blinkLeft",
