@@ -12,7 +12,7 @@ Renders the astronaut's avatar into a 30 fps clip (headforge.web.fakecam), start
 - tracker alone: the viewer's rendering paused, the same frames tracked.
 
 Writes ``mirror.json`` and ``mirror.md`` (medians) to ``--out``; with ``--screenshots``, the
-mirror beside its camera frame (mouth open, head turned) and the whole page.
+mirror beside the clip frame it shows (mouth open, head turned) and the whole page.
 """
 from __future__ import annotations
 
@@ -57,15 +57,12 @@ RENDER_ONLY = """async (seconds) => {
     });
     return frames;
 }"""
-# In one go: the camera's current frame and the viewer's canvas (PNG data URLs) and the
-# mirror's newest sample.
+# The viewer's canvas drawn now (so it shows the mirror's newest result, not the last frame the
+# page had time to draw) as a PNG data URL, and that newest sample.
 SNAPSHOT = """() => {
-    const video = document.getElementById('mirror-video');
-    const canvas = document.createElement('canvas');
-    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
-    canvas.getContext('2d').drawImage(video, 0, 0);
-    return { camera: canvas.toDataURL('image/png'), sample: headforgePage.mirror.samples.at(-1),
-             avatar: document.querySelector('#viewer canvas').toDataURL('image/png') };
+    const viewer = headforgePage.viewer;
+    viewer.renderer.render(viewer.scene, viewer.camera);
+    return { sample: headforgePage.mirror.samples.at(-1), avatar: viewer.renderer.domElement.toDataURL('image/png') };
 }"""
 
 
@@ -102,9 +99,11 @@ def png(data_url: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB")
 
 
-def pair(page, out: Path, wanted) -> None:
-    """Saves the camera frame (mirrored, as a mirror shows it) beside the viewer's canvas, taken
-    together once the mirror's newest sample is `wanted` (a test on the sample)."""
+def pair(page, out: Path, wanted, frame: np.ndarray) -> None:
+    """Saves the clip's `frame` (RGB, mirrored as the page shows the camera) beside the viewer's
+    canvas, once the mirror's newest sample is `wanted` (a test on the sample: the pose that
+    frame shows). The clip's own frame, not the camera's current one: on a slow machine the
+    mirror shows a frame seconds old, and the camera has moved on."""
     for _ in range(20):
         shot = page.evaluate(SNAPSHOT)
         if wanted(shot["sample"]):
@@ -112,7 +111,7 @@ def pair(page, out: Path, wanted) -> None:
         page.wait_for_timeout(300)
     else:
         raise RuntimeError("the mirror did not settle on the held pose")
-    camera, avatar = png(shot["camera"]), png(shot["avatar"])
+    camera, avatar = Image.fromarray(frame), png(shot["avatar"])
     height = 360
     camera = camera.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((height * camera.width // camera.height, height))
     avatar = avatar.resize((height * avatar.width // avatar.height, height))
@@ -120,6 +119,7 @@ def pair(page, out: Path, wanted) -> None:
     sheet.paste(camera, (0, 0))
     sheet.paste(avatar, (camera.width + 12, 0))
     sheet.save(out)
+    print(f"{out}: the mirror's newest sample {json.dumps(shot['sample'])}")
 
 
 def wait_for(page, condition: str, timeout_s: float = 120) -> None:
@@ -134,7 +134,8 @@ def screenshots(playwright, url: str, avatar, photo: Path, tmp: Path, folder: Pa
     moment: mouth open; head turned; and the whole page."""
     folder.mkdir(parents=True, exist_ok=True)
     poses = [Frame("mouth", jaw_open=1.0), Frame("turn", turn_deg=30.0)]
-    clip = write_y4m(render_clip(avatar, held(poses, HOLD_S, FPS)), tmp / "held.y4m", FPS)
+    frames = render_clip(avatar, held(poses, HOLD_S, FPS))
+    clip = write_y4m(frames, tmp / "held.y4m", FPS)
     browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                          args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={clip}"])
     page = browser.new_page(viewport=VIEWPORT, permissions=["camera"], device_scale_factor=1)
@@ -144,11 +145,11 @@ def screenshots(playwright, url: str, avatar, photo: Path, tmp: Path, folder: Pa
     page.dispatch_event("#mirror-toggle", "click")
     # Settled: the last three results agree (the clip holds each pose HOLD_S seconds).
     settled = "headforgePage.mirror.samples.slice(-3).every((t) => Math.abs(t.jawOpen - s.jawOpen) < 0.03 && Math.abs(t.turned - s.turned) < 1)"
-    wait_for(page, f"s.jawOpen > 0.6 && {settled}")
-    pair(page, folder / "mirror-mouth.png", lambda s: s["jawOpen"] > 0.6)
+    wait_for(page, f"s.jawOpen > 0.9 && {settled}")
+    pair(page, folder / "mirror-mouth.png", lambda s: s["jawOpen"] > 0.9, frames[0])
     page.screenshot(path=folder / "mirror-page.png")
     wait_for(page, f"s.turned > 15 && {settled}")
-    pair(page, folder / "mirror-turn.png", lambda s: s["turned"] > 15)
+    pair(page, folder / "mirror-turn.png", lambda s: s["turned"] > 15, frames[-1])
     browser.close()
 
 

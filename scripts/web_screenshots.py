@@ -20,7 +20,7 @@ import skimage.data
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from headforge.bench.web import server
+from headforge.bench.serving import server
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

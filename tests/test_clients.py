@@ -9,7 +9,9 @@ import math
 import httpx
 import numpy as np
 import pytest
-from webhelpers import astronaut_jpeg, needs_chromium, wait_for_job
+from webhelpers import astronaut_jpeg, needs_chromium
+
+from headforge.bench.serving import poll_job
 
 pytestmark = needs_chromium
 VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U")
@@ -24,7 +26,7 @@ def finished_job(server, **form) -> str:
     created = httpx.post(f"{api}/jobs", files={"photo": ("astronaut.jpg", astronaut_jpeg(), "image/jpeg")},
                          data={"body": "full", "licence": "cc0", **form}).json()
     assert created["options"]["body"] == "full"
-    status, _ = wait_for_job(lambda: httpx.get(f"{api}/jobs/{created['id']}").json(), timeout=300)
+    status, _ = poll_job(lambda: httpx.get(f"{api}/jobs/{created['id']}").json(), timeout=300)
     assert status["state"] == "done", status
     return f"{api}/jobs/{created['id']}"
 

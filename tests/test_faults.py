@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from conftest import mounted_tmpfs, need
-from webhelpers import stop_processes, wait_for_job
 
-from headforge.bench.serving import RedisServer, astronaut_jpeg, start_worker
+from headforge.bench.serving import astronaut_jpeg, celery_workers, job_status, poll_job, wait_ready
 
 from headforge.service.config import Settings
 from headforge.service.errors import StorageFullError
@@ -33,19 +32,12 @@ def run_job(client, texture_size: int = 512) -> dict:
     """Post a job and wait for its end; its last status."""
     response = post(client, texture_size)
     assert response.status_code == 202, response.text
-    return wait_for_job(lambda: client.get(response.headers["location"]).json(), timeout=120)[0]
+    return poll_job(job_status(client, response.json()["id"], API), timeout=120)[0]
 
 
-def wait_ready(client, timeout: float = 150, workers: list[subprocess.Popen] = ()) -> dict:
+def until_ready(client, timeout: float = 150, workers: list[subprocess.Popen] = ()) -> dict:
     """The readiness body once ready (failing if one of ``workers`` exits meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(f"{API}/ready").json()
-        if body["ready"]:
-            return body
-        assert time.monotonic() < deadline, f"not ready within {timeout} s: {body}"
-        assert all(p.poll() is None for p in workers), "a worker exited"
-        time.sleep(0.25)
+    return wait_ready(lambda: client.get(f"{API}/ready").json(), processes=workers, timeout=timeout)
 
 
 def files_of(root: Path, job_id: str) -> list[Path]:
@@ -66,7 +58,7 @@ def limited(tmp_path_factory):
     """An embedded gateway whose jobs may use MEMORY_MB beyond the loaded worker; its data folder."""
     data_dir = tmp_path_factory.mktemp("limited")
     with embedded(data_dir, job_memory_mb=MEMORY_MB) as client:
-        wait_ready(client)
+        until_ready(client)
         yield client, data_dir
 
 
@@ -108,7 +100,7 @@ def test_results_that_do_not_fit_fail_the_job_and_leave_nothing(small_disk):
     response = client.get(final["links"]["zip"])
     assert response.status_code == 409 and response.json()["error"]["code"] == "not_ready"
     assert list(files.rglob("*")) == []  # no upload, no result, no temporary file
-    assert wait_ready(client, timeout=10)["store"]
+    assert until_ready(client, timeout=10)["store"]
     assert client.get(f"{API}/health").status_code == 200
 
 
@@ -126,7 +118,7 @@ def test_an_upload_to_a_full_disk_is_refused_and_nothing_is_queued(small_disk):
     assert ready.status_code == 503 and ready.json()["status"] == "degraded" and not ready.json()["store"]
     assert [p.name for p in files.iterdir()] == ["filler"]
     (files / "filler").unlink()
-    assert wait_ready(client, timeout=10)["status"] == "ok"
+    assert until_ready(client, timeout=10)["status"] == "ok"
 
 
 def test_a_read_only_store_refuses_uploads_and_is_not_ready(small_disk):
@@ -141,7 +133,7 @@ def test_a_read_only_store_refuses_uploads_and_is_not_ready(small_disk):
     assert (body["ready"], body["status"], body["broker"], body["store"], body["workers"]) == (
         False, "degraded", None, False, {"anny": 1})
     subprocess.run(["mount", "-o", "remount,rw", str(files)], check=True)
-    assert wait_ready(client, timeout=10)["store"]
+    assert until_ready(client, timeout=10)["store"]
 
 
 def test_delete_and_expiry_leave_no_file_of_a_job(limited):
@@ -164,7 +156,7 @@ def test_delete_and_expiry_leave_no_file_of_a_job(limited):
 def test_a_job_over_its_time_limit_fails_and_the_worker_lives_on(tmp_path):
     # A 2048 texel job spends seconds on its texture: past a 1 s limit at the next stage.
     with embedded(tmp_path, job_timeout_s=1) as client:
-        wait_ready(client)
+        until_ready(client)
         engine = client.app.state.service.engine
         pids = engine.worker_pids()
         final = run_job(client, texture_size=2048)
@@ -183,21 +175,13 @@ def test_a_job_over_its_time_limit_fails_and_the_worker_lives_on(tmp_path):
 def celery(tmp_path_factory):
     """A persistent redis-server, one `headforge worker` (its jobs within MEMORY_MB) and a gateway."""
     need(shutil.which("redis-server") is not None, "redis-server")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    worker = start_worker(server.url, log, HEADFORGE_VISIBILITY_TIMEOUT_S="8",
-                          HEADFORGE_JOB_MEMORY_MB=str(MEMORY_MB))
-    settings = Settings(data_dir=tmp_path_factory.mktemp("gateway"), broker_url=server.url, rate_per_min=600,
-                        rate_burst=100, job_timeout_s=120, retry_after_s=3)
-    try:
+    with celery_workers(tmp_path_factory.mktemp("redis"), HEADFORGE_VISIBILITY_TIMEOUT_S="8",
+                        HEADFORGE_JOB_MEMORY_MB=str(MEMORY_MB)) as celery:
+        settings = Settings(data_dir=tmp_path_factory.mktemp("gateway"), broker_url=celery.redis.url,
+                            rate_per_min=600, rate_burst=100, job_timeout_s=120, retry_after_s=3)
         with TestClient(create_app(settings)) as client:
-            wait_ready(client, workers=[worker])
-            yield client, server, worker
-    finally:
-        stop_processes([worker])
-        if server.process.poll() is None:
-            server.stop()
+            until_ready(client, workers=celery.workers)
+            yield client, celery.redis, celery.workers[0]
 
 
 def test_a_celery_job_over_its_memory_budget_fails_and_the_worker_lives_on(celery):
@@ -213,10 +197,7 @@ def test_the_gateway_rides_out_a_redis_restart(celery, caplog):
     accepted = [post(client) for _ in range(3)]
     assert [r.status_code for r in accepted] == [202] * 3
     urls = [r.headers["location"] for r in accepted]
-    deadline = time.monotonic() + 60
-    while client.get(urls[0]).json()["state"] == "queued":
-        assert time.monotonic() < deadline, "the first job did not start"
-        time.sleep(0.05)
+    poll_job(lambda: client.get(urls[0]).json(), lambda status: status["state"] != "queued", timeout=60, poll=0.05)
     server.stop()
 
     ready = client.get(f"{API}/ready")
@@ -232,11 +213,11 @@ def test_the_gateway_rides_out_a_redis_restart(celery, caplog):
     time.sleep(1)  # several sync rounds without the broker
 
     server.start()
-    assert wait_ready(client, timeout=60, workers=[worker])["status"] == "ok"
+    assert until_ready(client, timeout=60, workers=[worker])["status"] == "ok"
     after = post(client)
     assert after.status_code == 202, after.text
     for url in urls + [after.headers["location"]]:  # none lost, the new one too
-        final, _ = wait_for_job(lambda: client.get(url).json(), timeout=120)
+        final, _ = poll_job(lambda: client.get(url).json(), timeout=120)
         assert final["state"] == "done", final
     lost = [r for r in caplog.records if "cannot reach the broker" in r.getMessage()]
     assert len(lost) == 1 and not any(r.exc_info for r in caplog.records if r.name.startswith("headforge"))
@@ -251,10 +232,7 @@ def test_delete_and_expiry_leave_no_redis_key_of_a_job(celery):
     assert server.keys_with(done["id"]) == []
 
     running = post(client).headers["location"]  # deleted mid-run: its worker drops everything
-    deadline = time.monotonic() + 60
-    while client.get(running).json()["state"] != "running":
-        assert time.monotonic() < deadline, "the job did not start"
-        time.sleep(0.05)
+    poll_job(lambda: client.get(running).json(), lambda status: status["state"] == "running", timeout=60, poll=0.05)
     job_id = running.rsplit("/", 1)[1]
     assert client.delete(running).status_code == 204
     assert run_job(client)["state"] == "done"  # the worker has finished the deleted job by now

@@ -3,7 +3,6 @@ ends in its expected code), and its table writer. tests/test_corpus.py covers Py
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +10,7 @@ from fastapi.testclient import TestClient
 from headforge.bench.corpus import EXPECTED, build, expected_code
 from headforge.bench.hardening.corpus import http_cells
 from headforge.bench.hardening.report import FAIL, PASS, SKIP, Row, write_report
+from headforge.bench.serving import wait_ready
 from headforge.cli import main as cli_main
 from headforge.service.config import Settings
 from headforge.web.app import create_app
@@ -22,10 +22,7 @@ def cells(tmp_path_factory):
     paths = build(tmp_path_factory.mktemp("corpus"))
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), workers=2, rate_per_min=10_000, rate_burst=1000)
     with TestClient(create_app(settings), base_url="http://testserver/api/v1") as client:
-        deadline = time.monotonic() + 120
-        while not client.get("/ready").json()["ready"]:
-            assert time.monotonic() < deadline, "the workers did not start"
-            time.sleep(0.25)
+        wait_ready(lambda: client.get("/ready").json(), timeout=120)
         return http_cells(client, paths)
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import tracemalloc
 import warnings
 import zipfile
@@ -397,17 +396,14 @@ def test_header_claiming_huge_image_is_refused_without_decoding(tmp_path, capfd,
     make, side = BOMBS[kind]
     path = write(tmp_path, f"bomb.{kind}", make(side, side))
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with pytest.raises(ImageTooLargeError):
                 load_photo(path)
-        elapsed = time.perf_counter() - start
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert elapsed < 0.5
     assert peak < 5_000_000
     assert caught == []
     assert capfd.readouterr().err == ""

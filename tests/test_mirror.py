@@ -32,12 +32,12 @@ def clip(tmp_path_factory):
 
     avatar = reconstruct(skimage.data.astronaut(), texture_size=512, hair="none", keep_expression=False)
     frames, script = mirror_clip(avatar, FPS)
-    return write_y4m(frames, tmp_path_factory.mktemp("clip") / "clip.y4m", FPS)
+    return write_y4m(frames, tmp_path_factory.mktemp("clip") / "clip.y4m", FPS), script
 
 
 @pytest.fixture(scope="module")
 def camera_browser(playwright, clip):
-    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}"]
+    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip[0]}"]
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
     yield browser
     browser.close()
@@ -78,22 +78,28 @@ def live_and_shown(page) -> tuple[list[float], list[float]]:
     }""")
 
 
-def phases_seen(samples: list[dict], codes: list[str]) -> dict[str, bool]:
-    """Which of the clip's phases the avatar followed, from the mirror's per-result samples."""
+def phases_seen(samples: list[dict], codes: list[str], script) -> dict[str, bool]:
+    """Which of the clip's phases the avatar followed, from the mirror's per-result samples: the
+    jaw and the wink to at least 80 % of the clip's own weight and back below 0.1 (the clip is
+    rendered from the avatar, so its weights are the truth), the head turned and back."""
     jaw = [s["jawOpen"] for s in samples]
     peak = max(range(len(jaw)), key=jaw.__getitem__, default=0)
-    opened = bool(jaw) and jaw[peak] > 0.35 and min(jaw[:peak + 1]) < 0.1 and min(jaw[peak:]) < 0.1
+    clip_jaw = max(f.jaw_open for f in script)
+    opened = bool(jaw) and jaw[peak] >= 0.8 * clip_jaw and min(jaw[:peak + 1]) < 0.1 and min(jaw[peak:]) < 0.1
     turned = [i for i, s in enumerate(samples) if s["turned"] > 12 and s["jawOpen"] < 0.15]
     back = bool(turned) and any(abs(s["turned"]) < 4 for s in samples[turned[0]:])
-    wink = any(s["eyeBlinkRight"] - s["eyeBlinkLeft"] > 0.2 for s in samples)  # her left, the mirror's right
+    # Her left eye shut, the mirror's right (the avatar's own right eye), the other open.
+    clip_wink = max(f.wink_left for f in script)
+    winks = [i for i, s in enumerate(samples) if s["eyeBlinkRight"] >= 0.8 * clip_wink and s["eyeBlinkLeft"] < 0.3]
+    wink = bool(winks) and any(s["eyeBlinkRight"] < 0.1 for s in samples[winks[0]:])
     cleared = [i for i, c in enumerate(codes) if c == ""]
     several = "several_faces" in codes and any(i > codes.index("several_faces") for i in cleared)
     lost = "no_face" in codes and any(i > codes.index("no_face") for i in cleared)
-    return {"mouth opens and closes": opened, "head turns and back": back, "wink mirrored": wink,
+    return {"mouth opens fully and closes": opened, "head turns and back": back, "wink mirrored, full, and open again": wink,
             "several faces said": several, "no face said": lost}
 
 
-def test_the_avatar_mirrors_the_camera_and_nothing_leaves(camera_browser, server, tmp_path):
+def test_the_avatar_mirrors_the_camera_and_nothing_leaves(camera_browser, clip, server, tmp_path):
     page, errors, requests = open_avatar(camera_browser, server, tmp_path, permissions=["camera"])
     assert page.evaluate("headforgePage.mirror") is None  # no camera, no tracker before the press
     assert not [u for u in requests if "mediapipe" in u or u.endswith((".task", "mirror.js"))]
@@ -106,11 +112,16 @@ def test_the_avatar_mirrors_the_camera_and_nothing_leaves(camera_browser, server
     while time.monotonic() < deadline:
         page.wait_for_timeout(2000)
         samples = page.evaluate("headforgePage.mirror.samples")
-        seen = phases_seen(samples, page.evaluate("window.mirrorCodes"))
+        seen = phases_seen(samples, page.evaluate("window.mirrorCodes"), clip[1])
         if all(seen.values()):
             break
-    assert all(seen.values()), f"not followed within {WAIT_S} s: {seen}; {len(samples)} tracked frames"
+    top = max(samples, key=lambda s: s["jawOpen"], default={})
+    assert all(seen.values()), f"not followed within {WAIT_S} s: {seen}; {len(samples)} tracked frames; " \
+                               f"widest jaw {top.get('jawOpen')} (MediaPipe's raw {top.get('raw')})"
     assert page.locator("#mirror-video").is_visible()
+    # Recentre: the last face's pose is taken as straight ahead (the maths: test_mirror_maths).
+    page.dispatch_event("#mirror-recentre", "click")
+    assert page.evaluate("headforgePage.mirror.filter.neutral?.length") == 3
 
     # An emotion baseline adds to the live face (never takes from it): happiness smiles the mirror.
     page.locator("#emotion-happiness").fill("1")
@@ -125,6 +136,7 @@ def test_the_avatar_mirrors_the_camera_and_nothing_leaves(camera_browser, server
     assert page.evaluate("window.cameraTracks.every((t) => t.readyState === 'ended')"), "the camera was not released"
     assert page.evaluate("document.getElementById('mirror-video').srcObject") is None
     assert page.evaluate("headforgePage.live") is None and page.locator("#mirror-video").is_hidden()
+    assert page.locator("#mirror-recentre").is_hidden()
     page.locator("#emotion-happiness").fill("1")  # the rest of the page still works
 
     page.wait_for_timeout(500)  # the tracker's shutdown (it tries to send usage metrics)

@@ -26,6 +26,7 @@ from headforge.core.images import decode_png, encode_png, exif_orientation, jpeg
 from headforge.detection.landmarks import FaceLandmarks
 from headforge.errors import BadImageError
 from headforge.fitting.landmark_fit import FitSettings, fit_landmarks, head_angles_deg
+from headforge.hairphoto.stage import HairJob
 from headforge.headmodel.anny_head import load_head_model
 from headforge.headmodel.landmark_embedding import load_landmark_embedding
 from headforge.service import ratelimit
@@ -266,3 +267,42 @@ def test_jpeg_segments_walk_the_markers():
     assert b"".join(data[s:e] for _, s, e in segments) == data[2:]  # contiguous, nothing skipped
     with pytest.raises(ValueError):
         list(jpeg_segments(b"\xff\xd8garbage"))
+
+
+class _Reader:
+    """A stand-in PhotoHairReader: records what the hair job hands it."""
+
+    def __init__(self, fail: bool = False):
+        self.fail, self.finished = fail, []
+
+    def read_photo(self, photo, landmarks):
+        if self.fail:
+            raise ValueError("unreadable")
+        return ("read", photo.shape, landmarks.shape)
+
+    def finish(self, read, *head):
+        self.finished.append((read, head))
+        return "hair"
+
+
+def test_hair_job_reads_the_photo_then_waits_for_the_fit():
+    reader = _Reader()
+    job = HairJob(reader, np.zeros((4, 4, 3), np.uint8), np.zeros((478, 2)))
+    job.fitted("camera", "vertices", "posed", "faces")
+    assert job.result() == "hair"
+    assert reader.finished == [(("read", (4, 4, 3), (478, 2)), ("camera", "vertices", "posed", "faces"))]
+
+
+def test_a_cancelled_hair_job_ends_without_finishing():
+    reader = _Reader()
+    job = HairJob(reader, np.zeros((4, 4, 3), np.uint8), np.zeros((478, 2)))
+    job.cancel()
+    assert job.result() is None and reader.finished == []
+    job._thread.join(5)
+    assert not job._thread.is_alive()
+
+
+def test_a_hair_job_hands_its_error_to_the_caller():
+    job = HairJob(_Reader(fail=True), np.zeros((4, 4, 3), np.uint8), np.zeros((478, 2)))
+    with pytest.raises(ValueError, match="unreadable"):
+        job.result()

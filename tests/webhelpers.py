@@ -1,20 +1,18 @@
-"""Shared by the web tests: photos as uploads, polling a job, reading a GLB, Debian's Chromium and
-its flags (the servers, Redis, workers, photos and mounts they stage are
-:mod:`headforge.bench.serving`'s)."""
+"""Shared by the web tests: photos as uploads, reading a GLB, Debian's Chromium and its flags
+(the servers, Redis, workers, photos and mounts they stage, and waiting for a job or for
+readiness, are :mod:`headforge.bench.serving`'s)."""
 from __future__ import annotations
 
 import io
 import json
 import struct
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from headforge.bench.serving import astronaut_jpeg, stop  # noqa: F401 - astronaut_jpeg for the tests
+from headforge.bench.serving import astronaut_jpeg  # noqa: F401 - for the tests
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -33,20 +31,6 @@ def encoded(rgb: np.ndarray, fmt: str = "JPEG", **save) -> bytes:
     return out.getvalue()
 
 
-def wait_for_job(get_status, timeout: float = 120.0, poll: float = 0.2) -> tuple[dict, list[dict]]:
-    """Poll ``get_status()`` (a status dict) until the job ends; returns the last status and
-    every status seen."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = get_status()
-        seen.append(status)
-        if status["state"] in ("done", "failed"):
-            return status, seen
-        time.sleep(poll)
-    raise AssertionError(f"job did not end within {timeout} s; last status {seen[-1]}")
-
-
 def glb_json(data: bytes) -> dict:
     """The JSON chunk of a GLB file."""
     magic, version, _ = struct.unpack_from("<4sII", data)
@@ -60,12 +44,3 @@ def morph_weights(data: bytes) -> dict[str, float]:
     """The head mesh's default morph weights by ARKit name."""
     mesh = glb_json(data)["meshes"][0]
     return dict(zip(mesh["extras"]["targetNames"], mesh["weights"]))
-
-
-def stop_processes(processes: list[subprocess.Popen]) -> None:
-    """Terminate them all at once, then wait for each, killing what is still running 15 s later."""
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        stop(process, timeout=15)

@@ -139,11 +139,18 @@ class Reconstructor:
             face = self.detector(work)
             if opts.single_face and face.face_count > 1:
                 raise SeveralFacesError(f"{face.face_count} faces found; upload a photo of one person")
-        with stage("fit"):
-            fit = self.backend.fit(work, face, opts.keep_expression)
+        # The hair stage reads the photo beside the fit, then fits its strands beside the texture.
+        hair = HairJob(self.hair_reader(), work, face.points[:, :2]) if opts.hair == "auto" else None
+        try:
+            with stage("fit"):
+                fit = self.backend.fit(work, face, opts.keep_expression)
+        except BaseException:
+            if hair is not None:
+                hair.cancel()
+            raise
         mesh = fit.mesh
-        hair = None if opts.hair != "auto" else HairJob(
-            self.hair_reader(), work, face.points[:, :2], fit.camera, mesh.vertices, fit.posed, mesh.faces)
+        if hair is not None:
+            hair.fitted(fit.camera, mesh.vertices, fit.posed, mesh.faces)
         landmarks = (face.points[:, :2] + 0.5) / scale - 0.5  # photo pixels
         full_camera = fit.camera.resized(1 / scale, photo.rgb.shape[1], photo.rgb.shape[0])
         with stage("texture"):

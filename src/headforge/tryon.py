@@ -10,7 +10,6 @@ identity; for other models it is read from ``head.obj`` (with the photo's expres
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import time
 import zipfile
@@ -20,6 +19,7 @@ import numpy as np
 
 from headforge.core.avatar import Avatar, HeadMesh
 from headforge.export.gltf import ALBEDO_IMAGE, add_hair, parse_glb, with_image, without_node
+from headforge.export.obj import read_obj
 from headforge.export.package import HAIR_ENTRIES, hair_entries, params_json, write_entries
 from headforge.core.images import decode_png, encode_png
 from headforge.export.preview import PANEL, avatar_views
@@ -81,7 +81,7 @@ def tryon_zip(source: str | Path, name: str, output: str | Path, library: str | 
 def read_avatar(entries: dict[str, bytes]) -> Avatar:
     """The Avatar of an avatar zip's entries (mesh, expression, textures, params, preview)."""
     params = json.loads(entries["params.json"])
-    posed, faces, uvs, face_uvs = _read_obj(entries["head.obj"].decode())
+    posed, faces, uvs, face_uvs = read_obj(entries["head.obj"])
     mesh, expression = _neutral_mesh(params, posed, faces, uvs, face_uvs)
     preview = decode_png(entries["preview.png"], ZIP_IMAGE) if "preview.png" in entries else None
     albedo, normal = (decode_png(entries[name], ZIP_IMAGE) for name in ("head_albedo.png", "head_normal.png"))
@@ -108,19 +108,3 @@ def _read_entries(path: str | Path) -> dict[str, bytes]:
     with zipfile.ZipFile(path) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
 
-
-def _read_obj(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(V, 3) vertices, (F, 3) faces, (T, 2) uvs, (F, 3) face uvs of a triangle OBJ with
-    ``f v/vt/vn`` corners (as headforge writes it)."""
-    v, vt, f = [], [], []
-    for line in text.splitlines():
-        if line.startswith("v "):
-            v.append(line[2:])
-        elif line.startswith("vt "):
-            vt.append(line[3:])
-        elif line.startswith("f "):
-            f.append(line[2:].replace("/", " "))
-    vertices = np.loadtxt(io.StringIO("\n".join(v)), np.float32, ndmin=2)
-    uvs = np.loadtxt(io.StringIO("\n".join(vt)), np.float32, ndmin=2)
-    corners = np.loadtxt(io.StringIO("\n".join(f)), np.int64, ndmin=2).reshape(len(f), 3, -1) - 1
-    return vertices, corners[:, :, 0].astype(np.int32), uvs, corners[:, :, 1].astype(np.int32)

@@ -39,7 +39,13 @@ VIEWPORT = {"width": 1280, "height": 860}
 _INTERVALS_JS = """async (count) => {
   const stamps = [];
   await new Promise((done) => {
-    const step = (t) => { stamps.push(t); if (stamps.length <= count) requestAnimationFrame(step); else done(); };
+    const viewer = globalThis.headforgePage?.viewer;  // draws on demand: ask for every frame
+    const step = (t) => {
+      stamps.push(t);
+      viewer?.invalidate?.();
+      if (stamps.length <= count) requestAnimationFrame(step); else done();
+    };
+    viewer?.invalidate?.();
     requestAnimationFrame(step);
   });
   return stamps.slice(1).map((t, i) => t - stamps[i]);

@@ -1,7 +1,8 @@
-"""The system harness, shared by the benchmarks (web, hardening) and the service tests: photos
-to upload, free ports, a real
-``headforge serve``, ``headforge worker`` and ``redis-server`` in subprocesses, and polling a
-job over HTTP, and a tmpfs to stage a full or read-only disk."""
+"""The system harness, the one owner of what the benchmarks (web, hardening) and the service
+tests stage: photos to upload, free ports, a real ``headforge serve``, a Celery set-up
+(``redis-server`` and ``headforge worker`` processes), waiting for a job or for readiness
+(over HTTP, from a TestClient, or from the job table), and a tmpfs to stage a full or
+read-only disk."""
 from __future__ import annotations
 
 import io
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,11 @@ class Served:
     data: Path
     log: Path
 
+    def wait_workers(self, count: int, timeout: float = 180) -> dict:
+        """The /ready body once ``count`` anny workers are up (see :func:`wait_ready`)."""
+        return wait_ready(lambda: self.client.get("/ready").json(), workers_up(count), [self.process],
+                          timeout, log=self.log)
+
 
 @contextmanager
 def served(workers: int = 2, data_dir: Path | None = None, broker: str | None = None,
@@ -75,7 +82,8 @@ def served(workers: int = 2, data_dir: Path | None = None, broker: str | None = 
                                        stdout=log, stderr=subprocess.STDOUT, env=environ)
         url = f"http://127.0.0.1:{port}/api/v1"
         try:
-            wait_ready(url, process, log_path, workers if wait_workers is None else wait_workers)
+            wait_ready(lambda: httpx.get(f"{url}/ready").json(),
+                       workers_up(workers if wait_workers is None else wait_workers), [process], log=log_path)
             with httpx.Client(base_url=url, timeout=60, headers=headers,
                               limits=httpx.Limits(max_connections=64)) as client:
                 yield Served(client, process, url, data, log_path)
@@ -95,18 +103,44 @@ def post(client: httpx.Client, photo: tuple[str, bytes], **form: str) -> httpx.R
     return client.post("/jobs", files={"photo": (photo[0], photo[1], "application/octet-stream")}, data=form)
 
 
+ENDED = ("done", "failed")
+
+
+def ended(status: dict) -> bool:
+    return status["state"] in ENDED
+
+
+def poll_job(get_status: Callable[[], dict | None], until: Callable[[dict], bool] = ended,
+             timeout: float = 120, poll: float = 0.2) -> tuple[dict | None, list[dict]]:
+    """Call ``get_status()`` (a job's status body, or None once the job is gone) every
+    ``poll`` seconds until ``until(status)`` (by default: the job has ended); returns the last
+    status (None: gone) and every status seen. Raises RuntimeError after ``timeout`` seconds."""
+    seen: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        status = get_status()
+        if status is None:
+            return None, seen
+        seen.append(status)
+        if until(status):
+            return status, seen
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the job did not get there within {timeout} s; last status {status}")
+        time.sleep(poll)
+
+
+def job_status(client: httpx.Client, job_id: str, api: str = "") -> Callable[[], dict | None]:
+    """A ``get_status`` for :func:`poll_job`: GET ``{api}/jobs/{job_id}`` on ``client`` (an
+    httpx client or a TestClient); None on 404."""
+    def get() -> dict | None:
+        response = client.get(f"{api}/jobs/{job_id}")
+        return None if response.status_code == 404 else response.json()
+    return get
+
+
 def wait_ended_or_gone(client: httpx.Client, job_id: str, poll: float, timeout: float) -> dict | None:
     """The job's status once it is done or failed; None once it is gone (404)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = client.get(f"/jobs/{job_id}")
-        if response.status_code == 404:
-            return None
-        status = response.json()
-        if status["state"] in ("done", "failed"):
-            return status
-        time.sleep(poll)
-    raise RuntimeError(f"job {job_id} did not end within {timeout} s")
+    return poll_job(job_status(client, job_id), timeout=timeout, poll=poll)[0]
 
 
 def wait_ended(client: httpx.Client, job_id: str, poll: float = 0.01, timeout: float = 600) -> dict:
@@ -114,6 +148,15 @@ def wait_ended(client: httpx.Client, job_id: str, poll: float = 0.01, timeout: f
     status = wait_ended_or_gone(client, job_id, poll, timeout)
     if status is None:
         raise RuntimeError(f"job {job_id} disappeared before it ended")
+    return status
+
+
+def wait_running(client: httpx.Client, job_id: str, progress: float = 0.0, timeout: float = 120) -> dict:
+    """The job's status once it runs with at least ``progress``; raises if it ends first."""
+    status, _ = poll_job(job_status(client, job_id), lambda s: ended(s) or (
+        s["state"] == "running" and s["progress"] >= progress), timeout, poll=0.05)
+    if status is None or ended(status):
+        raise RuntimeError(f"the job ended ({status and status['state']}) before it could be interrupted")
     return status
 
 
@@ -145,20 +188,30 @@ def wait_records(data: Path, ids: list[str], timeout: float = 900, poll: float =
         time.sleep(poll)
 
 
-def wait_ready(url: str, process: subprocess.Popen, log: Path, workers: int, timeout: float = 180) -> None:
-    """Until ``url``/ready counts ``workers`` anny workers; raises if the server exits first."""
+def workers_up(count: int) -> Callable[[dict], bool]:
+    """An ``until`` for :func:`wait_ready`: at least ``count`` anny workers are up."""
+    return lambda body: body["workers"].get("anny", 0) >= count
+
+
+def wait_ready(get_ready: Callable[[], dict], until: Callable[[dict], bool] = lambda body: body["ready"],
+               processes: Sequence[subprocess.Popen] = (), timeout: float = 180, poll: float = 0.25,
+               log: Path | None = None) -> dict:
+    """The /ready body (``get_ready()``) once ``until(body)`` (by default: it says ready).
+    A try that fails over HTTP (not listening yet) counts as not yet. Raises RuntimeError
+    if one of ``processes`` exits first (with the end of ``log``) or after ``timeout`` s."""
     deadline = time.monotonic() + timeout
+    body = None
     while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"headforge serve exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(f"{url}/ready").json()["workers"].get("anny", 0) >= workers:
-                return
-        except (httpx.HTTPError, ValueError, KeyError):
-            pass
+        if any(p.poll() is not None for p in processes):
+            tail = log.read_text(errors="replace")[-2000:] if log is not None else ""
+            raise RuntimeError(f"a process of the set-up exited before it was ready: {tail}")
+        with suppress(httpx.HTTPError, ValueError):
+            body = get_ready()
+            if until(body):
+                return body
         if time.monotonic() > deadline:
-            raise RuntimeError("headforge serve did not become ready")
-        time.sleep(0.2)
+            raise RuntimeError(f"not ready within {timeout} s: {body}")
+        time.sleep(poll)
 
 
 def stop(process: subprocess.Popen, timeout: float = 30) -> None:
@@ -170,6 +223,16 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def stop_all(processes: Sequence[subprocess.Popen], timeout: float = 15) -> None:
+    """Terminate them all at once, then wait for each, killing what still runs ``timeout``
+    seconds later."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        stop(process, timeout)
 
 
 class RedisServer:
@@ -222,6 +285,33 @@ def start_worker(broker_url: str, log: Path, **env: str) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen([sys.executable, "-m", "headforge.cli", "worker", "--broker", broker_url],
                                 stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env})
+
+
+@dataclass
+class CeleryWorkers:
+    """A redis-server and ``headforge worker`` processes on it, and the workers' logs."""
+
+    redis: RedisServer
+    workers: list[subprocess.Popen]
+    logs: list[Path]
+
+
+@contextmanager
+def celery_workers(folder: Path, count: int = 1, **env: str) -> Iterator[CeleryWorkers]:
+    """A persistent redis-server (its files in ``folder``) and ``count`` ``headforge worker``
+    processes on it (logs ``folder``/worker<i>.log; ``env``: their extra environment), all
+    stopped on exit (Redis only if it still runs)."""
+    redis_server = RedisServer(folder)
+    redis_server.start()
+    workers: list[subprocess.Popen] = []
+    try:
+        logs = [folder / f"worker{i}.log" for i in range(count)]
+        workers = [start_worker(redis_server.url, log, **env) for log in logs]
+        yield CeleryWorkers(redis_server, workers, logs)
+    finally:
+        stop_all(workers)
+        if redis_server.process.poll() is None:
+            redis_server.stop()
 
 
 class MountRefused(Exception):

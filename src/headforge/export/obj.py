@@ -2,12 +2,15 @@
 
 Files (fixed names): head.obj (v in metres, head frame; vt in OBJ convention; vn smooth;
 f v/vt/vn), head.mtl, head_albedo.png and head_normal.png (tangent-space normal map).
+:func:`read_obj` reads such a head.obj back (with trimesh).
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
+import trimesh
 
 from headforge.core.avatar import Avatar
 from headforge.render.shading import vertex_normals
@@ -47,6 +50,32 @@ def obj_text(avatar: Avatar) -> str:
 def _lines(fmt: str, rows: np.ndarray) -> str:
     """``fmt`` applied to every row of a 2-D array, in one string formatting call."""
     return (fmt * len(rows)) % tuple(np.asarray(rows).ravel().tolist())
+
+
+def read_obj(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(V, 3) float32 vertices, (F, 3) int32 faces, (T, 2) float32 uvs and (F, 3) int32 face
+    uvs of a head.obj as :func:`obj_text` writes it. trimesh splits a vertex wherever its
+    corners have other uvs (a UV seam); the positions are merged back, bitwise-equal ones into
+    one, in the file's order, so vertex i is the file's ``v`` line i (every one is used by a
+    face and no two are equal, as a head's are). The uvs are the distinct ``vt`` values in the
+    order the vertices first use them."""
+    mesh = trimesh.load(io.BytesIO(data), file_type="obj", process=False, skip_materials=True, force="mesh")
+    faces = np.asarray(mesh.faces, np.int64)
+    vertices, vertex_of = _distinct(np.asarray(mesh.vertices, np.float64))
+    uvs, uv_of = _distinct(np.asarray(mesh.visual.uv, np.float64))
+    return (vertices.astype(np.float32), vertex_of[faces].astype(np.int32), uvs.astype(np.float32),
+            uv_of[faces].astype(np.int32))
+
+
+def _distinct(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (bitwise) rows of a (N, D) float64 array in the order they first appear,
+    and the (N,) index of each row among them."""
+    bits = np.ascontiguousarray(rows).view(np.uint64)
+    _, first, inverse = np.unique(bits, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return rows[first[order]], rank[inverse.reshape(-1)]
 
 
 def obj_files(

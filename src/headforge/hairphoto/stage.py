@@ -12,6 +12,7 @@ length class) read back off the finished strands.
 """
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -98,6 +99,25 @@ class PhotoHair:
         return out
 
 
+@dataclass
+class PhotoRead:
+    """The part of the hair stage that needs only the photo (it runs beside the fit):
+    ``landmarks`` (478, 2) in crop pixels, the face ``alignment``, its (S, S, 3) uint8 ``crop``
+    and (S, S) bool ``valid`` area, the hair ``mask``, the base ``color`` (3,) uint8, the
+    crop's ``orientation`` field and the hair's ``coherence`` (:func:`curl.flow_coherence`),
+    both None for a bald photo; ``seconds`` it took."""
+
+    landmarks: np.ndarray
+    alignment: Alignment
+    crop: np.ndarray
+    valid: np.ndarray
+    mask: HairMask
+    color: np.ndarray
+    orientation: OrientationField | None
+    coherence: float | None
+    seconds: float
+
+
 class PhotoHairReader:
     """Holds the segmenter, the network and the reference head; call it per photo."""
 
@@ -106,12 +126,35 @@ class PhotoHairReader:
         self.net = load_model()
         reference_head()
 
+    def read_photo(self, photo: np.ndarray, landmarks: np.ndarray) -> PhotoRead:
+        """What the photo alone tells (no fit needed): ``photo`` (H, W, 3) uint8 and its
+        (478, 2) pixel ``landmarks``."""
+        t0 = time.perf_counter()
+        alignment = align_face(landmarks)
+        crop = alignment.warp(photo, border=BORDER)
+        valid = alignment.valid(photo.shape)
+        person = self.segmenter.in_crop(photo, alignment)
+        mask = hair_mask(crop, alignment.to_crop(landmarks), valid, person)
+        color = hair_color(crop, mask.hair)
+        color = DEFAULT_COLOR if color is None else np.clip(color / SHADING, 0, 255).astype(np.uint8)
+        has_hair = mask.hair.mean() >= MIN_HAIR
+        orientation = crop_orientation(crop) if has_hair else None
+        coherence = flow_coherence(crop, mask.hair) if has_hair else None
+        return PhotoRead(alignment.to_crop(landmarks), alignment, crop, valid, mask, color, orientation,
+                         coherence, round(time.perf_counter() - t0, 4))
+
     def __call__(self, photo: np.ndarray, landmarks: np.ndarray, camera: Camera, vertices: np.ndarray,
                  posed: np.ndarray, faces: np.ndarray) -> PhotoHair:
         """The hair of ``photo`` (H, W, 3) uint8 with its (478, 2) pixel ``landmarks`` and the
         fitted ``camera`` (same pixels); ``vertices`` (V, 3) the neutral head the hair is
         fitted to, ``posed`` (V, 3) the head as in the photo, ``faces`` (F, 3)."""
-        timings: dict[str, float] = {}
+        return self.finish(self.read_photo(photo, landmarks), camera, vertices, posed, faces)
+
+    def finish(self, read: PhotoRead, camera: Camera, vertices: np.ndarray, posed: np.ndarray,
+               faces: np.ndarray) -> PhotoHair:
+        """The hair of a photo :meth:`read_photo` has ``read``, once the head is fitted (see
+        :meth:`__call__`)."""
+        timings: dict[str, float] = {"mask": read.seconds}
         t = time.perf_counter()
 
         def lap(name: str) -> None:
@@ -120,26 +163,18 @@ class PhotoHairReader:
             timings[name] = round(now - t, 4)
             t = now
 
-        alignment = align_face(landmarks)
-        crop = alignment.warp(photo, border=BORDER)
-        valid = alignment.valid(photo.shape)
-        person = self.segmenter.in_crop(photo, alignment)
-        mask = hair_mask(crop, alignment.to_crop(landmarks), valid, person)
-        lap("mask")
+        alignment, crop, valid, mask, color = read.alignment, read.crop, read.valid, read.mask, read.color
         cam = alignment.camera(camera)
-        color = hair_color(crop, mask.hair)
-        color = DEFAULT_COLOR if color is None else np.clip(color / SHADING, 0, 255).astype(np.uint8)
-        if mask.hair.mean() < MIN_HAIR:
+        if read.orientation is None:
             params = bald(**STRANDS)
             style = grow_style(params, vertices, faces, color)
             score = 1.0 if not mask.hair.any() else 0.0
             return PhotoHair(style, params, "bald", color, score, mask, alignment, None, score, timings=timings)
-        orientation = crop_orientation(crop)
+        orientation = read.orientation
         x = network_input(orientation, mask.hair, mask.face, valid)
         angles = head_angles_deg(cam.R)
         prediction = predict(x, np.array([angles["yaw"], angles["pitch"]]), self.net)
-        params = curled(photo_style(prediction, mask.hair, valid, alignment.to_crop(landmarks)),
-                        flow_coherence(crop, mask.hair))
+        params = curled(photo_style(prediction, mask.hair, valid, read.landmarks), read.coherence)
         lap("predict")
 
         ref = reference_head()
@@ -149,7 +184,7 @@ class PhotoHairReader:
             register_surfaces(ref.vertices, ref.faces, vertices, faces).warped
 
         head = render_mesh(posed, faces, cam, lighting="flat")
-        body = body_mask(mask.person, mask.hair, head.mask, alignment.to_crop(landmarks))
+        body = body_mask(mask.person, mask.hair, head.mask, read.landmarks)
         scalp = photo_scalp(target, cam, head, mask.hair, valid)
         refined = refine_style(params, lambda p: carried_style(p, target, scalp=scalp), posed, faces, cam,
                                mask.hair, valid, body, class_confidence(prediction, params))
@@ -226,26 +261,44 @@ def finish_style(params: HairParams, vertices: np.ndarray, faces: np.ndarray | N
 
 
 class HairJob:
-    """The hair stage of one photo running in a thread beside the texture stages (numpy,
-    OpenCV, torch and mediapipe release the GIL). ``result()`` waits and returns the
-    :class:`PhotoHair` (or raises what the stage raised); ``seconds`` is its own run time."""
+    """The hair stage of one photo in a thread (numpy, OpenCV, torch and mediapipe release
+    the GIL): it reads the photo beside the fit, then finishes beside the texture stages once
+    :meth:`fitted` hands it the head (:meth:`cancel` when the fit fails). ``result()`` waits
+    and returns the :class:`PhotoHair` (or raises what the stage raised); ``seconds`` is its
+    own run time, the wait for the fit left out."""
 
-    def __init__(self, reader: PhotoHairReader, *args) -> None:
-        self._args = args
+    def __init__(self, reader: PhotoHairReader, photo: np.ndarray, landmarks: np.ndarray) -> None:
         self._reader = reader
+        self._photo = (photo, landmarks)
+        self._fit: queue.Queue = queue.Queue(maxsize=1)
         self._result: PhotoHair | None = None
         self._error: BaseException | None = None
         self.seconds = 0.0
         self._thread = threading.Thread(target=self._run, name="headforge-hair", daemon=True)
         self._thread.start()
 
+    def fitted(self, camera: Camera, vertices: np.ndarray, posed: np.ndarray, faces: np.ndarray) -> None:
+        """The fitted head: ``camera`` (the photo's pixels), neutral (V, 3) ``vertices``, the
+        ``posed`` (V, 3) head as in the photo and its (F, 3) ``faces``."""
+        self._fit.put((camera, vertices, posed, faces))
+
+    def cancel(self) -> None:
+        """No head is coming: the thread ends without a result."""
+        self._fit.put(None)
+
     def _run(self) -> None:
         t0 = time.perf_counter()
         try:
-            self._result = self._reader(*self._args)
+            read = self._reader.read_photo(*self._photo)
+            busy = time.perf_counter() - t0
+            head = self._fit.get()
+            if head is None:
+                return
+            t1 = time.perf_counter()
+            self._result = self._reader.finish(read, *head)
+            self.seconds = round(busy + time.perf_counter() - t1, 4)
         except BaseException as e:  # noqa: BLE001 - handed to the caller by result()
             self._error = e
-        self.seconds = round(time.perf_counter() - t0, 4)
 
     def result(self) -> PhotoHair:
         self._thread.join()

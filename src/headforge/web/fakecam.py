@@ -3,8 +3,8 @@ from renders of an avatar, for the "Mirror me" browser test and benchmark.
 
 The clip (:func:`mirror_clip`) plays, at ``fps`` frames per second, 640x480:
 
-1. the mouth opening and closing (``jawOpen`` 0 -> 1 -> 0, face to the camera);
-2. the head turning to its own right and back (camera yaw 0 -> ``TURN_DEG`` -> 0);
+1. the mouth opening, held wide open, and closing (``jawOpen`` 0 -> 1 -> 0, face to the camera);
+2. the head turning to its own right, held, and back (camera yaw 0 -> ``TURN_DEG`` -> 0);
 3. a wink of the avatar's own left eye (``eyeBlinkLeft`` = 1);
 4. two faces side by side;
 5. no face (an empty backdrop).
@@ -24,9 +24,10 @@ from headforge.export.preview import avatar_view
 
 WIDTH, HEIGHT = 640, 480
 TURN_DEG = 30.0  # the head's furthest turn in the clip
-PHASE_S = {"mouth": 2.0, "turn": 2.0, "wink": 1.0, "two_faces": 2.0, "no_face": 1.5}
+PHASE_S = {"mouth": 3.0, "turn": 2.0, "wink": 1.0, "two_faces": 2.0, "no_face": 1.5}
 BACKDROP = (236, 238, 241)
 _LEVELS = 9  # distinct jaw openings and turns rendered (frames between reuse them)
+_TOP = 1.6  # the bump 0 -> 1 -> 0 is min(1, _TOP sin^2): held at 1 for 43 % of its phase
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,13 @@ class Frame:
 
 def clip_script(fps: float) -> list[Frame]:
     """The frames of :func:`mirror_clip` in order; quantised to ``_LEVELS`` steps so that few
-    distinct renders are needed."""
+    distinct renders are needed. The peaks are held (a tracker on a slow machine, a few frames
+    a second, still sees the whole jaw drop and turn)."""
     frames = []
     for phase, seconds in PHASE_S.items():
         n = int(round(seconds * fps))
         for k in range(n):
-            bump = round(np.sin(np.pi * k / n) ** 2 * (_LEVELS - 1)) / (_LEVELS - 1)  # 0 -> 1 -> 0
+            bump = round(min(1.0, _TOP * np.sin(np.pi * k / n) ** 2) * (_LEVELS - 1)) / (_LEVELS - 1)
             frames.append(Frame(phase, jaw_open=bump if phase == "mouth" else 0.0,
                                 turn_deg=bump * TURN_DEG if phase == "turn" else 0.0,
                                 wink_left=1.0 if phase == "wink" else 0.0))

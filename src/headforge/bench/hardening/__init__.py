@@ -114,7 +114,7 @@ def celery_rows(sections: set[str]) -> list[Row]:
                 response = post(client, astronaut(), **FAST)
                 last = response.json()["id"]
                 wait_ended(client, last, poll=0.1, timeout=180)
-            rows.append(delete_row(client, stack.served.data, last, "Celery", stack.redis))
+            rows.append(delete_row(client, stack.served.data, last, "Celery", stack.celery.redis))
     return rows
 
 

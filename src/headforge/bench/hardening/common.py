@@ -1,11 +1,10 @@
 """What the hardening suites share: small jobs and photos, waiting, the embedded workers of a
-server, the job table, and a whole Celery stack (redis-server, a worker, a gateway)."""
+server, the job table, and a whole Celery stack (a gateway on serving's Celery set-up)."""
 from __future__ import annotations
 
 import contextlib
 import io
 import sqlite3
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,13 +18,12 @@ from headforge.bench import load
 from headforge.bench.hardening.report import Skipped
 from headforge.bench.serving import (
     LIFTED,
-    RedisServer,
+    CeleryWorkers,
     Served,
     astronaut_jpeg,
+    celery_workers,
     post,
     served,
-    start_worker,
-    stop,
     wait_ended,
 )
 
@@ -55,19 +53,6 @@ def worker_pids(pid: int) -> list[int]:
             if parent == pid and b"spawn_main" in (entry / "cmdline").read_bytes():
                 found.append(int(entry.name))
     return sorted(found)
-
-
-def wait_running(client: httpx.Client, job_id: str, progress: float = 0.0, timeout: float = 120) -> dict:
-    """The job's status once it runs with at least ``progress``; raises if it ends first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get(f"/jobs/{job_id}").json()
-        if status["state"] == "running" and status["progress"] >= progress:
-            return status
-        if status["state"] in ("done", "failed"):
-            raise RuntimeError(f"the job ended ({status['state']}) before it could be interrupted")
-        time.sleep(0.05)
-    raise RuntimeError(f"the job did not start within {timeout} s")
 
 
 def astronaut() -> tuple[str, bytes]:
@@ -104,10 +89,10 @@ def log_tail(path: Path, chars: int = 1500) -> str:
 
 @dataclass
 class CeleryStack:
+    """``headforge serve --broker`` on a :class:`headforge.bench.serving.CeleryWorkers`."""
+
     served: Served
-    redis: RedisServer
-    worker: subprocess.Popen
-    worker_log: Path
+    celery: CeleryWorkers
 
 
 @contextmanager
@@ -117,20 +102,9 @@ def celery_stack(**env: str):
 
     if shutil.which("redis-server") is None:
         raise Skipped("redis-server is not installed")
-    with tempfile.TemporaryDirectory(prefix="headforge-celery-") as tmp:
-        redis_server = RedisServer(Path(tmp))
-        redis_server.start()
-        log_path = Path(tmp) / "worker.log"
-        try:
-            worker = start_worker(redis_server.url, log_path, **env)
-            try:
-                with served(0, broker=redis_server.url, wait_workers=1, **LIFTED, **env) as s:
-                    yield CeleryStack(s, redis_server, worker, log_path)
-            finally:
-                stop(worker)
-        finally:
-            if redis_server.process.poll() is None:
-                redis_server.kill()
+    with tempfile.TemporaryDirectory(prefix="headforge-celery-") as tmp, celery_workers(Path(tmp), 1, **env) as c, \
+            served(0, broker=c.redis.url, wait_workers=1, **LIFTED, **env) as s:
+        yield CeleryStack(s, c)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, poll: float = 0.25):

@@ -22,7 +22,6 @@ from headforge.bench.hardening.common import (
     outcome,
     quick_job,
     wait_for,
-    wait_running,
     worker_pids,
 )
 from headforge.bench.hardening.report import FAIL, Row, Skipped, verdict
@@ -32,7 +31,7 @@ from headforge.bench.serving import (
     served,
     tmpfs,
     wait_ended,
-    wait_ready,
+    wait_running,
 )
 
 JOB_TIMEOUT_S = 2
@@ -51,7 +50,7 @@ def worker_killed_rows() -> list[Row]:
         t0 = time.monotonic()
         final = wait_ended(s.client, job_id, poll=0.2, timeout=300)
         ended_s = time.monotonic() - t0
-        wait_ready(s.url, s.process, s.log, 1, timeout=READY_AGAIN_S)
+        s.wait_workers(1, timeout=READY_AGAIN_S)
         after = worker_pids(s.process.pid)
         runs = final.get("attempts", db_attempts(s.data).get(job_id))
         following = quick_job(s.client)
@@ -64,7 +63,7 @@ def worker_killed_rows() -> list[Row]:
 
 
 def redis_restart_rows(stack: CeleryStack) -> list[Row]:
-    client, redis_server = stack.served.client, stack.redis
+    client, redis_server = stack.served.client, stack.celery.redis
     running = post(client, astronaut(), **HEAVY).json()["id"]
     wait_running(client, running, progress=0.05)
     queued = post(client, astronaut(), **FAST).json()["id"]
@@ -97,7 +96,7 @@ def redis_restart_rows(stack: CeleryStack) -> list[Row]:
                and refused.status_code == 503 and load.error_code(refused) == "unavailable"
                and "retry-after" in refused.headers)
     up_ok = back_s is not None and new_final["state"] == "done" and all(f["state"] == "done" for f in earlier.values())
-    tail = {"gateway_log": log_tail(stack.served.log), "worker_log": log_tail(stack.worker_log)}
+    tail = {"gateway_log": log_tail(stack.served.log), "worker_log": log_tail(stack.celery.logs[0])}
     return [
         Row("faults", "Redis killed (Celery): /ready 503 degraded, POST 503 unavailable", verdict(down_ok),
             (f"/ready 503 {seen_s:.1f} s after the kill (that request took {ask_s:.1f} s)" if down is not None
@@ -162,7 +161,7 @@ def limit_rows(name: str, env: dict, photo: tuple[str, bytes], form: dict, expec
     with served(1, **LIFTED, **env) as s:
         before = worker_pids(s.process.pid)
         final = wait_ended(s.client, post(s.client, photo, **form).json()["id"], poll=0.2, timeout=300)
-        wait_ready(s.url, s.process, s.log, 1, timeout=READY_AGAIN_S)
+        s.wait_workers(1, timeout=READY_AGAIN_S)
         following = quick_job(s.client, cat_photo())
         after = worker_pids(s.process.pid)
         tail = log_tail(s.log)

@@ -267,7 +267,7 @@ def ttl_rows() -> list[Row]:
     with served(1, **LIFTED, **env) as s:
         rows = [ttl_row(s.client, s.data, "embedded")]
     with celery_stack(**env) as stack:
-        rows.append(ttl_row(stack.served.client, stack.served.data, "Celery", stack.redis))
+        rows.append(ttl_row(stack.served.client, stack.served.data, "Celery", stack.celery.redis))
     return rows
 
 

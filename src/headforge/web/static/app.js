@@ -294,6 +294,7 @@ function showMirrorStatus(running, code, message) {
   button.setAttribute("aria-pressed", String(running));
   $("viewer").dataset.mirror = running ? "on" : "off";
   $("mirror-video").hidden = !running;
+  $("mirror-recentre").hidden = !running;
   const box = $("mirror-message");
   box.hidden = !code;
   box.textContent = message ?? "";
@@ -321,6 +322,7 @@ async function main() {
   });
   $("download").addEventListener("click", download);
   $("mirror-toggle").addEventListener("click", toggleMirror);
+  $("mirror-recentre").addEventListener("click", () => state.mirror?.recentre());
   globalThis.headforgePage = state; // read by the page's browser tests and benchmark
   setViewerState("empty");
   try {

@@ -29,6 +29,7 @@ const GAZE = { across: THREE.MathUtils.degToRad(30), up: THREE.MathUtils.degToRa
 // Top-level nodes that stay put when a model without a rig turns its head.
 const BODY = /body|torso|bust|shoulder|shirt|top|cloth/i;
 const SAMPLES = 3000; // per-result history kept for the page's own tests and benchmark
+const RAW = ["jawOpen", "eyeBlinkLeft", "eyeBlinkRight"]; // MediaPipe scores kept in that history
 
 class MirrorError extends Error {
   constructor(code, detail = "") {
@@ -39,7 +40,7 @@ class MirrorError extends Error {
 
 /** Turns the head of one loaded model: its Neck/Head (and LeftEye/RightEye) bones when it has
  * them, else its top-level nodes (all but a body) about a pivot at the top of the neck. */
-class HeadRig {
+export class HeadRig {
   constructor(model) {
     this.model = model;
     const bone = (name) => {
@@ -170,10 +171,16 @@ export class Mirror {
       this.worker.postMessage({ type: "close" });
     }
     this.rig?.restore();
+    this.viewer.invalidate(); // the face and head as they were
     this.video.srcObject = null;
     Object.assign(this, { stream: null, worker: null, rig: null, filter: null });
     this.pendingWorker?.terminate();
     this.report(null);
+  }
+
+  /** Takes the head's pose now as straight ahead (for a camera off to one side or tilted). */
+  recentre() {
+    if (this.filter && !this.filter.recentre()) this.report("no_face");
   }
 
   async openCamera() {
@@ -263,7 +270,7 @@ export class Mirror {
       jawOpen: weights.jawOpen, eyeBlinkLeft: weights.eyeBlinkLeft, eyeBlinkRight: weights.eyeBlinkRight,
       yaw: THREE.MathUtils.radToDeg(angles.yaw), pitch: THREE.MathUtils.radToDeg(angles.pitch),
       roll: THREE.MathUtils.radToDeg(angles.roll), turned: this.rig?.turnDeg() ?? 0,
-      raw: data.face ? { jawOpen: data.face.scores.jawOpen } : null,
+      raw: data.face ? Object.fromEntries(RAW.map((name) => [name, data.face.scores[name]])) : null,
     });
     if (this.samples.length > SAMPLES) this.samples.shift();
   }

@@ -53,20 +53,31 @@ export function mirroredName(name) {
   return name;
 }
 
+/** r[row][column]: the rotation of the pose `matrix` (16 numbers, column-major), scale removed. */
+export function rotationOf(matrix) {
+  const columns = [0, 4, 8].map((k) => {
+    const s = Math.hypot(matrix[k], matrix[k + 1], matrix[k + 2]);
+    return [matrix[k] / s, matrix[k + 1] / s, matrix[k + 2] / s];
+  });
+  return [0, 1, 2].map((row) => columns.map((column) => column[row]));
+}
+
 /** {yaw, pitch, roll} (radians; the avatar's head turns by Ry(yaw) Rx(pitch) Rz(roll)) that
  * show the face posed by `matrix` (16 numbers, column-major) as a mirror does: the face turns
  * and tilts towards the same side of the screen as the person does in front of it. yaw > 0:
  * the face turns to the viewer's right; pitch > 0: it looks down; roll > 0: its top tilts to
- * the viewer's left. */
-export function mirroredAngles(matrix) {
-  const m = matrix;
-  const sx = Math.hypot(m[0], m[1], m[2]);
-  const sy = Math.hypot(m[4], m[5], m[6]);
-  const sz = Math.hypot(m[8], m[9], m[10]);
-  // r(row, column) of the rotation, scale removed; R = Ry(yaw) Rx(pitch) Rz(roll).
-  const pitch = Math.asin(Math.min(Math.max(-m[9] / sz, -1), 1));
-  const yaw = Math.atan2(m[8] / sz, m[10] / sz);
-  const roll = Math.atan2(m[1] / sx, m[5] / sy);
+ * the viewer's left. `neutral` (a rotationOf, or null): the pose taken as straight ahead (an
+ * off-axis camera sees a face straight to its screen turned); the turn is measured from it. */
+export function mirroredAngles(matrix, neutral = null) {
+  let r = rotationOf(matrix);
+  if (neutral) {
+    // H = N^T R: the head's turn in the frame the neutral pose faces (N^T = N^-1).
+    r = r.map((_, i) => [0, 1, 2].map((j) => [0, 1, 2].reduce((sum, k) => sum + neutral[k][i] * r[k][j], 0)));
+  }
+  // R = Ry(yaw) Rx(pitch) Rz(roll).
+  const pitch = Math.asin(Math.min(Math.max(-r[1][2], -1), 1));
+  const yaw = Math.atan2(r[0][2], r[2][2]);
+  const roll = Math.atan2(r[1][0], r[1][1]);
   // A mirror is the reflection x -> -x: M R M with M = diag(-1, 1, 1) flips yaw and roll.
   return { yaw: -yaw, pitch, roll: -roll };
 }
@@ -85,12 +96,16 @@ const SNEER_GAIN = 4.0;
 // MediaPipe does read: a face doing both is sneering.
 const SNEER_FROM_BROW_AND_LIP = 0.8;
 
-// MediaPipe's reading of the avatar's own renders (headforge.web.fakecam, face to the camera)
-// for these actions at weights 0, 0.5 and 1: it under-reads them, so a mirror fed the raw score
-// would open the mouth two thirds of the way and half-close the eyes. The scores are mapped
-// back through this response (piecewise linear; past the last reading: 1).
+// MediaPipe's reading of the avatar's own renders (headforge.web.fakecam, face to the camera,
+// each pose held: scripts/mirror_response.py) for these actions at the weights listed: it
+// under-reads them (0.66 for a full jaw drop, 0.58 for a shut eye), so a mirror fed the raw score
+// would open the mouth two thirds of the way and half-close the eyes. The scores are mapped back
+// through this response (piecewise linear; past the last reading: 1). The first reading is a
+// dead zone (a closed mouth, open eyes, read at 0.01 to 0.03). A half-shut eye reads 0.14, too
+// close to an open one's (0.03) for a third point without a real face's eyes flickering half
+// shut: a half blink shows as about 0.1.
 export const RESPONSE = {
-  jawOpen: [[0.02, 0.43, 0.64], [0, 0.5, 1]],
+  jawOpen: [[0.02, 0.2, 0.49, 0.59, 0.66], [0, 0.25, 0.5, 0.75, 1]],
   eyeBlinkLeft: [[0.1, 0.54], [0, 1]],
   eyeBlinkRight: [[0.1, 0.54], [0, 1]],
 };
@@ -148,6 +163,14 @@ export class MirrorFilter {
     this.weights = Object.fromEntries(names.map((n) => [n, new OneEuro(WEIGHT_FILTER.minCutoff, WEIGHT_FILTER.beta)]));
     this.angles = Object.fromEntries(["yaw", "pitch", "roll"].map((n) => [n, new OneEuro(ANGLE_FILTER.minCutoff, ANGLE_FILTER.beta)]));
     this.last = null;
+    this.seen = null; // the rotationOf the last face's pose
+    this.neutral = null; // the pose taken as straight ahead (recentre), or the camera's axis
+  }
+
+  /** Takes the last face's pose as straight ahead from now on; false when no face was seen. */
+  recentre() {
+    this.neutral = this.seen;
+    return this.neutral !== null;
   }
 
   /** face: {scores, matrix, opening} or null; rest: {name: weight} the avatar falls back to;
@@ -160,7 +183,8 @@ export class MirrorFilter {
     if (face) {
       const scores = this.weak.apply(face.scores, face.opening, dt);
       target = Object.fromEntries(Object.entries(scores).map(([n, v]) => [mirroredName(n), v]));
-      angles = mirroredAngles(face.matrix);
+      this.seen = rotationOf(face.matrix);
+      angles = mirroredAngles(face.matrix, this.neutral);
     } else {
       target = rest;
     }

@@ -40,17 +40,27 @@ export class Viewer {
     this.loader = new GLTFLoader();
     new ResizeObserver(() => this.resize()).observe(container);
     this.resize();
-    // Called each display frame with its time (ms) and whether the view moved, before the
-    // render, which it skips by returning false ("Mirror me": nothing new to draw).
+    // Called each display frame with its time (ms) and whether the view moved; it decides
+    // whether to draw ("Mirror me": only when the avatar or the view changed). Without it the
+    // viewer draws on demand: when the view moves or invalidate() was called (an idle page
+    // draws nothing, which a software-WebGL machine feels).
     this.onFrame = null;
+    this.dirty = true;
     this.renderMs = 0; // how long the last render() call took (ms)
     this.renderer.setAnimationLoop((time) => {
       const moved = this.controls.update();
-      if (this.onFrame?.(time, moved) === false) return;
+      const draw = this.onFrame ? this.onFrame(time, moved) !== false : moved || this.dirty;
+      if (!draw) return;
+      this.dirty = false;
       const start = performance.now();
       this.renderer.render(this.scene, this.camera);
       this.renderMs = performance.now() - start;
     });
+  }
+
+  /** Draw again at the next display frame (the scene changed outside the viewer's methods). */
+  invalidate() {
+    this.dirty = true;
   }
 
   resize() {
@@ -59,6 +69,7 @@ export class Viewer {
     this.renderer.setSize(w, h);
     this.camera.aspect = w / h;
     this.camera.updateProjectionMatrix();
+    this.invalidate();
   }
 
   /** Show the GLB in `buffer`, replacing the current model; the view is kept unless `frame`. */
@@ -73,6 +84,7 @@ export class Viewer {
     this.scene.add(this.model);
     this.setHairVisible(this.hairVisible);
     if (frame) this.resetView();
+    this.invalidate();
   }
 
   /** Frames the model; yaw (radians) of the camera about it, by default a three-quarter view
@@ -86,6 +98,7 @@ export class Viewer {
     const distance = size * 1.9;
     this.camera.position.set(centre.x + distance * Math.sin(yaw), centre.y + size * 0.05, centre.z + distance * Math.cos(yaw));
     this.controls.update();
+    this.invalidate();
   }
 
   /** Morph weights by ARKit name ({name: weight}) on every mesh that has those targets. */
@@ -98,6 +111,7 @@ export class Viewer {
         if (index !== undefined) object.morphTargetInfluences[index] = value;
       }
     });
+    this.invalidate();
   }
 
   hasHair() {
@@ -113,5 +127,6 @@ export class Viewer {
     this.model?.traverse((object) => {
       if (isHair(object)) object.visible = visible;
     });
+    this.invalidate();
   }
 }
