@@ -1,5 +1,6 @@
 """The full-body avatar: anny's body under the fitted head, the Ready Player Me rig and mesh
-names, visemes, the T-pose, the outfit, the GLB's skin and the VRM's extension."""
+names, visemes, the T-pose, the outfit, the GLB's skin and the VRM's extensions (the humanoid,
+and spring bones on the long hair: the avatar wears the stored hairstyle long_straight)."""
 from __future__ import annotations
 
 import zipfile
@@ -7,6 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 import skimage.data
+from test_export import accessor_array, glb_json_and_blob
 from webhelpers import glb_json
 
 import headforge
@@ -24,7 +26,7 @@ RPM_MESHES = {"Wolf3D_Head", "Wolf3D_Teeth", "EyeLeft", "EyeRight", "Wolf3D_Body
 
 @pytest.fixture(scope="module")
 def avatar():
-    return headforge.reconstruct(skimage.data.astronaut(), texture_size=512, body="full",
+    return headforge.reconstruct(skimage.data.astronaut(), texture_size=512, body="full", hair="long_straight",
                                  body_shape={"gender": 0.2, "height": 0.5})
 
 
@@ -104,7 +106,7 @@ def test_the_glb_is_laid_out_as_ready_player_me(entries):
 def test_the_vrm_has_the_humanoid_expressions_and_licence(entries):
     gltf = glb_json(entries["avatar.vrm"])
     vrm = gltf["extensions"]["VRMC_vrm"]
-    assert gltf["extensionsUsed"] == ["VRMC_vrm"] and vrm["specVersion"] == "1.0"
+    assert gltf["extensionsUsed"] == ["VRMC_vrm", "VRMC_springBone"] and vrm["specVersion"] == "1.0"
     bones = vrm["humanoid"]["humanBones"]
     required = {"hips", "spine", "head", "leftUpperArm", "leftLowerArm", "leftHand", "rightUpperArm",
                 "rightLowerArm", "rightHand", "leftUpperLeg", "leftLowerLeg", "leftFoot", "rightUpperLeg",
@@ -124,6 +126,43 @@ def test_the_vrm_has_the_humanoid_expressions_and_licence(entries):
     assert vrm["lookAt"]["type"] == "expression"
     types = {gltf["nodes"][a["node"]]["name"]: a["type"] for a in vrm["firstPerson"]["meshAnnotations"]}
     assert types["Wolf3D_Head"] == "thirdPersonOnly" and types["Wolf3D_Outfit_Top"] == "both"
+
+
+def test_the_vrm_swings_the_long_hair_on_spring_chains_under_the_head(entries):
+    gltf = glb_json(entries["avatar.vrm"])
+    nodes = gltf["nodes"]
+    parent = {child: i for i, node in enumerate(nodes) for child in node.get("children", [])}
+    head = next(i for i, node in enumerate(nodes) if node["name"] == "Head")
+    springs = gltf["extensions"]["VRMC_springBone"]
+    assert springs["specVersion"] == "1.0" and 12 <= len(springs["springs"]) <= 40
+    chained = []
+    for spring in springs["springs"]:
+        joints = [j["node"] for j in spring["joints"]]
+        assert 3 <= len(joints) <= 5 and parent[joints[0]] == head
+        assert all(parent[b] == a for a, b in zip(joints, joints[1:]))  # one parent chain, root to tip
+        assert spring["colliderGroups"] == [0]
+        for joint in spring["joints"]:
+            assert joint["stiffness"] > 0 and 0 <= joint["dragForce"] <= 1 and joint["gravityDir"] == [0, -1, 0]
+            assert joint["hitRadius"] > 0
+        tip = [nodes[j]["translation"] for j in joints[1:]]
+        assert all(t[1] < 0 for t in tip)  # the long hair hangs: each joint below the one before
+        chained += joints
+    assert len(set(chained)) == len(chained)  # no joint in two springs (the spec forbids it)
+    shapes = {nodes[c["node"]]["name"]: next(iter(c["shape"])) for c in springs["colliders"]}
+    assert shapes["Head"] == "sphere" and {"Neck", "Spine2"} <= {b for b, s in shapes.items() if s == "capsule"}
+    assert springs["colliderGroups"][0]["colliders"] == list(range(len(springs["colliders"])))
+    hair = next(n for n in nodes if n["name"] == "Wolf3D_Hair")
+    skin = gltf["skins"][hair["skin"]]
+    assert skin["joints"][0] == head and set(skin["joints"][1:]) == set(chained)
+    # the cards are skinned to those joints, weights summing to 1; the short parts stay on Head
+    _, blob = glb_json_and_blob(entries["avatar.vrm"])
+    attributes = gltf["meshes"][hair["mesh"]]["primitives"][0]["attributes"]
+    joints, weights = (accessor_array(gltf, blob, attributes[k]) for k in ("JOINTS_0", "WEIGHTS_0"))
+    assert np.allclose(weights.sum(axis=1), 1, atol=1e-6) and joints.max() < len(skin["joints"])
+    moved = (weights > 0) & (joints > 0)
+    assert 0.2 < moved.any(axis=1).mean() < 0.95  # long hair swings, the crown stays on the head
+    assert (weights > 0).sum(axis=1).max() <= 2
+    assert "VRMC_springBone" not in glb_json(entries["avatar.glb"]).get("extensionsUsed", [])
 
 
 def test_head_only_stays_the_default(tmp_path):

@@ -1,6 +1,7 @@
 """Our full-body avatar in the clients people use, unmodified, in Debian's Chromium:
 TalkingHead 1.7.0 loads avatar.glb (Ready Player Me layout) and lip-syncs, moods and gestures
-it; three-vrm 3.5.5 loads avatar.vrm with no warning and its expression manager moves the face."""
+it; three-vrm 3.5.5 loads avatar.vrm with no warning, its expression manager moves the face and
+its spring bones swing the long hair (that job wears the stored hairstyle long_straight)."""
 from __future__ import annotations
 
 import math
@@ -18,16 +19,28 @@ VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E
 IGNORED = ("GL Driver Message",)
 
 
-@pytest.fixture(scope="module")
-def full_job(server) -> str:
-    """The URL of a finished full-body job (CC0 VRM licence)."""
+def finished_job(server, **form) -> str:
+    """The URL of a finished full-body job of the astronaut photo (CC0 VRM licence), with
+    the extra ``form`` fields."""
     api = f"{server}/api/v1"
     created = httpx.post(f"{api}/jobs", files={"photo": ("astronaut.jpg", astronaut_jpeg(), "image/jpeg")},
-                         data={"body": "full", "licence": "cc0"}).json()
+                         data={"body": "full", "licence": "cc0", **form}).json()
     assert created["options"]["body"] == "full"
     status, _ = poll_job(lambda: httpx.get(f"{api}/jobs/{created['id']}").json(), timeout=300)
     assert status["state"] == "done", status
     return f"{api}/jobs/{created['id']}"
+
+
+@pytest.fixture(scope="module")
+def full_job(server) -> str:
+    """A full-body job with the hair read from the photo (short)."""
+    return finished_job(server)
+
+
+@pytest.fixture(scope="module")
+def long_hair_job(server) -> str:
+    """A full-body job wearing the stored hairstyle long_straight (spring bones in the VRM)."""
+    return finished_job(server, hair="long_straight")
 
 
 def open_client(browser, server, page_name, src):
@@ -58,6 +71,21 @@ VISEME_NOW = """() => { const out = {}; window.headforgeClient.head.armature.tra
   if (o.name !== 'Wolf3D_Head') return;
   for (const [k, i] of Object.entries(o.morphTargetDictionary)) out[k] = o.morphTargetInfluences[i]; });
   return out; }"""
+
+
+# Each spring joint's tail (its child) in the raw head bone's frame: at first, after `settle`
+# frames at rest, after `swing` frames once the head has turned by `turn` radians about +Y,
+# and after `hold` more frames; vrm.update(1/60) is called here, within one task of the page.
+SWING = """({settle, swing, hold, turn}) => { const vrm = window.headforgeClient.vrm;
+  const joints = [...vrm.springBoneManager.joints];
+  const head = vrm.humanoid.getRawBoneNode('head'), neck = vrm.humanoid.getNormalizedBoneNode('head');
+  const tails = () => { vrm.scene.updateMatrixWorld(true); const toHead = head.matrixWorld.clone().invert();
+    return joints.map((j) => j.child.getWorldPosition(j.child.position.clone()).applyMatrix4(toHead).toArray()); };
+  const run = (n) => { for (let i = 0; i < n; i++) vrm.update(1 / 60); };
+  const start = tails(); run(settle); const rest = tails();
+  neck.rotation.y = turn; run(swing); const swung = tails(); run(hold); const held = tails();
+  neck.rotation.y = 0; vrm.update(0);
+  return { count: joints.length, start, rest, swung, held }; }"""
 
 
 def angle(q1, q2) -> float:
@@ -93,8 +121,9 @@ def test_talkinghead_lip_syncs_moods_and_gestures_our_glb(browser, server, full_
     page.context.close()
 
 
-def test_three_vrm_loads_our_vrm_without_warnings_and_moves_the_face(browser, server, full_job):
-    page, messages = open_client(browser, server, "vrm", f"{full_job}/avatar.vrm")
+def test_three_vrm_loads_our_vrm_without_warnings_moves_the_face_and_swings_the_hair(browser, server,
+                                                                                      long_hair_job):
+    page, messages = open_client(browser, server, "vrm", f"{long_hair_job}/avatar.vrm")
     client = "window.headforgeClient"
     names = set(page.evaluate(f"{client}.names"))
     assert {"happy", "angry", "sad", "relaxed", "surprised", "aa", "ih", "ou", "ee", "oh", "blink", "blinkLeft",
@@ -110,5 +139,18 @@ def test_three_vrm_loads_our_vrm_without_warnings_and_moves_the_face(browser, se
         assert page.evaluate(f"{client}.influence('Wolf3D_Head', '{target}')") > 0.5, expression
         changed = np.abs(pixels(page) - neutral).sum(axis=1) > 30
         assert changed.mean() > 0.002, f"{expression} did not move the face on screen"
+    page.evaluate(f"{client}.setExpression('neutral')")
+
+    swing = page.evaluate(SWING, {"settle": 60, "swing": 8, "hold": 240, "turn": 0.8})
+    assert swing["count"] > 0, "three-vrm found no spring joints"
+    start, rest, swung, held = (np.asarray(swing[k]) for k in ("start", "rest", "swung", "held"))
+    drift = np.linalg.norm(rest - start, axis=1)  # metres, in the head's frame
+    lag = np.linalg.norm(swung - rest, axis=1)
+    back = np.linalg.norm(held - rest, axis=1)
+    print(f"spring joints {swing['count']}: drift at rest {drift.max():.4f} m, lag {lag.max():.4f} m "
+          f"(median {np.median(lag):.4f}), after holding {np.median(back):.4f} m")
+    assert drift.max() < 0.03, "the hair sags or jumps at rest"
+    assert lag.max() > 0.03 and np.median(lag) > 0.005, "the hair turned rigidly with the head"
+    assert np.median(back) < 0.5 * np.median(lag), "the hair does not swing back to rest"
     assert not complaints(messages), complaints(messages)
     page.context.close()

@@ -312,12 +312,15 @@ def add_parts(builder: GlbBuilder, parts: HeadParts, weights: dict[str, float], 
     return nodes
 
 
-def add_hair(builder: GlbBuilder, hair: Hairstyle, limit: CardBudget = BUDGETS[DEFAULT_BUDGET]) -> int:
+def add_hair(builder: GlbBuilder, hair: Hairstyle, limit: CardBudget = BUDGETS[DEFAULT_BUDGET],
+             offset: np.ndarray | None = None) -> int:
     """Add the node "hair": the (N, P, 3) strands as hair cards within ``limit``, one
     TRIANGLES primitive (POSITION, NORMAL, TANGENT along the strands, TEXCOORD_0 with v from
     root 0 to tip 1, COLOR_0 the linear strand colours as float RGBA) with the material
-    "hair" (MASK, two-sided, the fibre texture). Returns the node index."""
+    "hair" (MASK, two-sided, the fibre texture). ``offset`` (3,) metres: added to every
+    position (the head frame's place in another frame); none by default. Returns the node index."""
     cards = cached_cards(hair, limit)
+    positions = cards.positions if offset is None else (cards.positions + offset).astype(np.float32)
     material = builder.add_material(
         {
             "name": "hair",
@@ -334,7 +337,7 @@ def add_hair(builder: GlbBuilder, hair: Hairstyle, limit: CardBudget = BUDGETS[D
     rgba = np.column_stack([cards.colors, np.ones(len(cards.colors), np.float32)])
     primitive = {
         "attributes": {
-            "POSITION": builder.add_accessor(cards.positions, bounds=True),
+            "POSITION": builder.add_accessor(positions, bounds=True),
             "NORMAL": builder.add_accessor(cards.normals),
             "TANGENT": builder.add_accessor(cards.tangents),
             "TEXCOORD_0": builder.add_accessor(cards.uvs),

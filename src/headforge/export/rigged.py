@@ -5,7 +5,8 @@ Scene: one root node ``Armature`` (no transform) holding the skeleton (``Hips`` 
 children, Mixamo names, +Y along each bone, body frame: metres, Y up, facing +Z, floor at 0)
 and one node per mesh (``Wolf3D_Head``, ``Wolf3D_Teeth``, ``EyeLeft``, ``EyeRight``,
 ``Wolf3D_Body``, ``Wolf3D_Outfit_Top``/``_Bottom``/``_Footwear``), all skinned by one skin;
-the hair (``Wolf3D_Hair``) hangs under the ``Head`` bone (:func:`attach_to_head`). The head parts carry the 52 ARKit targets, the 15 visemes and 5 extras
+the hair (``Wolf3D_Hair``) hangs under the ``Head`` bone (:func:`attach_to_head`), or, with
+``hair_springs`` (the VRM's), is skinned to spring chains under it. The head parts carry the 52 ARKit targets, the 15 visemes and 5 extras
 (names in ``mesh.extras.targetNames``); default weights 0: a neutral face (the photo's
 expression is in params.json).
 """
@@ -24,6 +25,7 @@ from headforge.export.gltf import (
     textured_primitive,
 )
 from headforge.core.images import encode_png
+from headforge.export.springs import SpringHair, add_spring_hair
 from headforge.hair.cards import DEFAULT_BUDGET, card_budget
 from headforge.texture.scalp import worn_albedo
 from headforge.render.shading import vertex_normals
@@ -41,14 +43,17 @@ class RiggedScene:
     bones: list[int]
     meshes: dict[str, int]
     skin: int
+    springs: SpringHair | None = None
 
 
 def rigged_builder(avatar: Avatar, body: FullBody, albedo_png: bytes | None = None,
                    normal_png: bytes | None = None, meshes_under_armature: bool = True,
-                   hair_budget: str = DEFAULT_BUDGET) -> RiggedScene:
+                   hair_budget: str = DEFAULT_BUDGET, hair_springs: bool = False) -> RiggedScene:
     """A builder holding the rigged avatar. ``meshes_under_armature``: mesh nodes are children
     of ``Armature`` (as Ready Player Me's, where TalkingHead looks for them); else scene roots.
-    ``hair_budget``: the hair cards' budget, "web" or "high"."""
+    ``hair_budget``: the hair cards' budget, "web" or "high". ``hair_springs``: long hair is
+    skinned to joint chains (:func:`headforge.export.springs.add_spring_hair`; the rest and
+    hair with no long cards stay rigid under ``Head``)."""
     builder = GlbBuilder()
     gltf = builder.gltf
     armature = builder._append("nodes", {"name": ARMATURE, "children": []})
@@ -78,10 +83,17 @@ def rigged_builder(avatar: Avatar, body: FullBody, albedo_png: bytes | None = No
                                          "skin": skin})
         place(node)
         meshes[part.name] = node
+    springs = None
     if avatar.hair is not None and avatar.hair.count:
-        node = add_hair(builder, avatar.hair, card_budget(hair_budget))
-        meshes[HAIR_NODE] = attach_to_head(builder, node, body, bones, HAIR_NODE)
-    return RiggedScene(builder, armature, bones, meshes, skin)
+        limit = card_budget(hair_budget)
+        springs = add_spring_hair(builder, avatar.hair, limit, body, bones) if hair_springs else None
+        if springs is None:
+            meshes[HAIR_NODE] = attach_to_head(builder, add_hair(builder, avatar.hair, limit), body, bones, HAIR_NODE)
+        else:
+            gltf["nodes"][springs.node]["name"] = HAIR_NODE
+            place(springs.node)
+            meshes[HAIR_NODE] = springs.node
+    return RiggedScene(builder, armature, bones, meshes, skin, springs)
 
 
 def rigged_glb_bytes(avatar: Avatar, body: FullBody, albedo_png: bytes | None = None,

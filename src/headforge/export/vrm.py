@@ -9,6 +9,8 @@ extension, for VTuber and VR apps (three.js: ``@pixiv/three-vrm``).
   from the visemes aa, I, U, E, O; blink, blinkLeft, blinkRight; lookUp/Down/Left/Right from
   the ARKit eye actions (lookAt type "expression").
 - firstPerson: the head parts and the hair are third-person only.
+- spring bones (``VRMC_springBone``, :mod:`headforge.export.springs`): long hair swings on
+  joint chains under the Head bone and collides with the head, neck, chest and shoulders.
 Meshes are scene roots here (VRM clients do not need them under ``Armature``).
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ from headforge.body.rig import VRM_HUMANOID
 from headforge.emotion.apply import apply_emotions
 from headforge.emotion.mapping import load_mapping
 from headforge.export.rigged import HAIR_NODE, rigged_builder
+from headforge.export.springs import SPRING_BONE, spring_bone_extension
 from headforge.hair.cards import DEFAULT_BUDGET
 
 VRM_LICENSE_URL = "https://vrm.dev/licenses/1.0/"
@@ -63,7 +66,7 @@ def vrm_bytes(avatar: Avatar, body: FullBody, licence: str = "personal", authors
     if licence not in LICENCES:
         raise ValueError(f"licence must be one of {', '.join(LICENCES)}, not {licence!r}")
     scene = rigged_builder(avatar, body, albedo_png, normal_png, meshes_under_armature=False,
-                           hair_budget=hair_budget)
+                           hair_budget=hair_budget, hair_springs=True)
     gltf = scene.builder.gltf
     humanoid = {vrm: {"node": scene.bones[body.bone(ours)]} for vrm, ours in VRM_HUMANOID.items()
                 if ours in body.bone_names}
@@ -87,6 +90,9 @@ def vrm_bytes(avatar: Avatar, body: FullBody, licence: str = "personal", authors
                    "rangeMapVerticalDown": range_map, "rangeMapVerticalUp": range_map},
         "expressions": {"preset": _expressions(body, scene.meshes)},
     }
+    if scene.springs is not None:
+        gltf["extensionsUsed"].append(SPRING_BONE)
+        gltf["extensions"][SPRING_BONE] = spring_bone_extension(body, scene.bones, scene.springs)
     return scene.builder.to_bytes()
 
 
