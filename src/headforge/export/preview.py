@@ -2,6 +2,8 @@
 its hair drawn as the GLB's hair cards (the web budget) are."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 
@@ -54,9 +56,13 @@ def avatar_cards(avatar: Avatar) -> HairCards | None:
 
 
 def avatar_views(avatar: Avatar) -> list[np.ndarray]:
-    """The preview's avatar panels, one per ``VIEW_YAWS``."""
-    cards = avatar_cards(avatar)
-    return [avatar_view(avatar, yaw, cards=cards) for yaw in VIEW_YAWS]
+    """The preview's avatar panels, one per ``VIEW_YAWS``, drawn two at a time (the
+    renderer's numpy work releases the GIL); the hair cards are built beside the scalp paint."""
+    with ThreadPoolExecutor(2, thread_name_prefix="headforge-preview") as pool:
+        cards = pool.submit(avatar_cards, avatar)
+        worn_albedo(avatar)  # cached on the avatar for the views
+        cards = cards.result()
+        return list(pool.map(lambda yaw: avatar_view(avatar, yaw, cards=cards), VIEW_YAWS))
 
 
 def make_preview(photo: np.ndarray, landmarks: np.ndarray, avatar: Avatar) -> np.ndarray:
