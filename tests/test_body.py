@@ -149,7 +149,8 @@ def test_the_vrm_swings_the_long_hair_on_spring_chains_under_the_head(entries):
         chained += joints
     assert len(set(chained)) == len(chained)  # no joint in two springs (the spec forbids it)
     shapes = {nodes[c["node"]]["name"]: next(iter(c["shape"])) for c in springs["colliders"]}
-    assert shapes["Head"] == "sphere" and {"Neck", "Spine2"} <= {b for b, s in shapes.items() if s == "capsule"}
+    capsules = {b for b, s in shapes.items() if s == "capsule"}
+    assert shapes["Head"] == "sphere" and {"Neck", "Spine2", "LeftShoulder", "RightShoulder"} <= capsules
     assert springs["colliderGroups"][0]["colliders"] == list(range(len(springs["colliders"])))
     hair = next(n for n in nodes if n["name"] == "Wolf3D_Hair")
     skin = gltf["skins"][hair["skin"]]
@@ -163,6 +164,34 @@ def test_the_vrm_swings_the_long_hair_on_spring_chains_under_the_head(entries):
     assert 0.2 < moved.any(axis=1).mean() < 0.95  # long hair swings, the crown stays on the head
     assert (weights > 0).sum(axis=1).max() <= 2
     assert "VRMC_springBone" not in glb_json(entries["avatar.glb"]).get("extensionsUsed", [])
+
+
+def test_long_hair_is_draped_over_the_body_not_through_it(avatar, entries):
+    from headforge.core.geometry import closest_points
+    from headforge.core.strand_formats import write_usc
+    from headforge.hair.collision import ClosedSurface
+    from headforge.hair.drape import body_surface
+    from headforge.hair.meshquery import points_inside
+
+    body, own = avatar.body, avatar.hair
+    vertices, faces = body_surface(body, np.full(3, -5.0), np.full(3, 5.0))  # all of the body below the head
+    closed = ClosedSurface.from_mesh(vertices, faces)
+    surface = closed.extend(vertices), closed.faces
+
+    def depth_inside(strands):  # (M,) metres under the surface of the hair points inside the body
+        points = strands.reshape(-1, 3).astype(np.float64)
+        inside = points[points_inside(*surface, points)]
+        return np.linalg.norm(closest_points(*surface, inside)[2] - inside, axis=1)
+
+    assert len(depth_inside(own.strands)) > 1000  # fitted to the head alone, it passes through the shoulders
+    assert len(depth_inside(body.hair.strands)) < 20 and depth_inside(body.hair.strands).max(initial=0) < 1e-3
+    before, after = own.strands.astype(np.float64), body.hair.strands.astype(np.float64)
+    assert np.array_equal(after[:, 0], before[:, 0])  # roots stay on the scalp
+    lengths = [np.linalg.norm(np.diff(s, axis=1), axis=2) for s in (before, after)]
+    assert np.abs(lengths[1] - lengths[0]).max() <= 0.01 * lengths[0].min()
+    assert 0.05 < (np.abs(after - before).max(axis=(1, 2)) > 1e-4).mean() < 1  # hair off the body stays
+    assert entries["hair.data"] == write_usc(own.strands)  # the head's own hair is untouched
+    assert not np.array_equal(after, before) and avatar.body.hair is not own
 
 
 def test_head_only_stays_the_default(tmp_path):

@@ -27,6 +27,7 @@ from headforge.emotion.mapping import intensity_vector
 from headforge.errors import SeveralFacesError
 from headforge.export.preview import make_preview
 from headforge.export.vrm import LICENCES
+from headforge.hair.drape import drape_on_body
 from headforge.hair.fit import fit_on_head
 from headforge.hair.library import load_hairstyle, open_library
 from headforge.tryon import hair_params
@@ -183,6 +184,8 @@ class Reconstructor:
         if opts.body == "full":
             t0 = time.perf_counter()
             avatar.body = full_body(avatar, opts.body_shape)
+            if avatar.hair is not None:
+                avatar.body.hair = drape_on_body(avatar.hair, avatar.body)
             timings["body"] = round(time.perf_counter() - t0, 4)
             avatar.params["body"] = {"rig": "mixamo (Ready Player Me names)", "phenotypes": avatar.body.phenotypes,
                                      "chosen": sorted(opts.body_shape), "licence": opts.licence}

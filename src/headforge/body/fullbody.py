@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from headforge.core.avatar import Avatar, HeadMesh
+from headforge.core.strands import Hairstyle
 from headforge.body.model import PHENOTYPES, RestBody, rest_body
 from headforge.body.rig import EYE_BONES
 from headforge.body.visemes import with_mixed_targets
@@ -85,7 +86,9 @@ class BodyPart:
 @dataclass
 class FullBody:
     """The rigged avatar: parts, skeleton (:class:`RestBody`'s bones plus the eye bones) and
-    the translation ``head_offset`` (3,) from the head frame to the body frame."""
+    the translation ``head_offset`` (3,) from the head frame to the body frame. ``hair``: the
+    avatar's hair draped over this body (head frame; :func:`headforge.hair.drape.drape_on_body`),
+    which the full-body exports wear; None: they wear the avatar's own."""
 
     parts: list[BodyPart]
     bone_names: list[str]
@@ -93,6 +96,7 @@ class FullBody:
     world: np.ndarray
     head_offset: np.ndarray
     phenotypes: dict[str, float]
+    hair: Hairstyle | None = None
 
     def bone(self, name: str) -> int:
         return self.bone_names.index(name)

@@ -84,11 +84,12 @@ def rigged_builder(avatar: Avatar, body: FullBody, albedo_png: bytes | None = No
         place(node)
         meshes[part.name] = node
     springs = None
-    if avatar.hair is not None and avatar.hair.count:
+    hair = avatar.hair if body.hair is None else body.hair  # draped over the body
+    if hair is not None and hair.count:
         limit = card_budget(hair_budget)
-        springs = add_spring_hair(builder, avatar.hair, limit, body, bones) if hair_springs else None
+        springs = add_spring_hair(builder, hair, limit, body, bones) if hair_springs else None
         if springs is None:
-            meshes[HAIR_NODE] = attach_to_head(builder, add_hair(builder, avatar.hair, limit), body, bones, HAIR_NODE)
+            meshes[HAIR_NODE] = attach_to_head(builder, add_hair(builder, hair, limit), body, bones, HAIR_NODE)
         else:
             gltf["nodes"][springs.node]["name"] = HAIR_NODE
             place(springs.node)

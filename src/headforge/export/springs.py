@@ -1,7 +1,10 @@
 """Spring bones (``VRMC_springBone`` 1.0) for the full-body VRM: long hair swings on joint
 chains and bumps into the head, neck, chest, shoulders and upper arms.
 
-Frame: the body's (metres, Y up, facing +Z). The hair cards are one skinned mesh with its
+Frame: the body's (metres, Y up, facing +Z). The hair is the one draped over the body
+(:attr:`FullBody.hair`), and the chains' joints are draped over it too, ``HIT_RADIUS_M`` off
+its surface (:func:`headforge.hair.drape.drape_chains`), so no joint starts inside the body
+and the shoulder capsules survive the shrinking below. The hair cards are one skinned mesh with its
 own skin: joint 0 is the ``Head`` bone, then the chains' joints (:mod:`headforge.hair.chains`:
 where they go, how the cards are weighted), chain after chain. Joint nodes are named
 ``HairChain<k>_<j>``; a chain's root is a child of ``Head`` and each next joint a child of
@@ -31,6 +34,7 @@ from headforge.core.strands import Hairstyle
 from headforge.export.gltf import GlbBuilder, add_hair
 from headforge.hair.cards import CardBudget, cached_cards
 from headforge.hair.chains import hair_chains
+from headforge.hair.drape import drape_chains
 
 SPRING_BONE = "VRMC_springBone"
 STIFFNESS = (1.0, 0.4)  # at a chain's root joint, at its last moving joint
@@ -63,6 +67,7 @@ def add_spring_hair(builder: GlbBuilder, hair: Hairstyle, limit: CardBudget, bod
     rig = hair_chains(cached_cards(hair, limit), body.world[head, 1, 3] - body.head_offset[1])
     if not rig.chains:
         return None
+    rig.chains = drape_chains(rig.chains, body, HIT_RADIUS_M)  # no joint starts in the body
     gltf = builder.gltf
     node = add_hair(builder, hair, limit, offset=body.head_offset)
     gltf["scenes"][0]["nodes"].remove(node)

@@ -268,7 +268,7 @@ def settle(strands: np.ndarray, shape: HeadShape, hints: np.ndarray, margins: np
         point = out[:, j]
         for _ in range(1 + slides if lengths is not None else 1):
             if lengths is not None:
-                point = _at_length(out[:, j - 1], point, lengths[:, j - 1])
+                point = at_length(out[:, j - 1], point, lengths[:, j - 1])
             ids[:, j] = shape.sample_ids(point, ids[:, j])
             normal = samples.normals[ids[:, j]]
             depth = margins[:, j] - np.einsum("ik,ik->i", point - samples.points[ids[:, j]], normal)
@@ -285,7 +285,7 @@ def _height_and_side(points: np.ndarray, samples: SurfaceSamples, ids: np.ndarra
     return height, side
 
 
-def _at_length(previous: np.ndarray, point: np.ndarray, length: np.ndarray) -> np.ndarray:
+def at_length(previous: np.ndarray, point: np.ndarray, length: np.ndarray) -> np.ndarray:
     """(N, 3) ``point`` moved along the line from ``previous`` to ``length`` away from it."""
     seg = point - previous
     norm = np.linalg.norm(seg, axis=1)
