@@ -105,6 +105,51 @@ def test_page_fits_a_phone(page):
     page.set_viewport_size({"width": 1280, "height": 860})
 
 
+def test_a_full_body_job_is_shown_whole_with_a_moving_face(page, tmp_path):
+    """body=full: the viewer loads the job's rigged GLB (Ready Player Me names), framed whole;
+    the happiness slider moves the head's ARKit targets and the hair toggle hides Wolf3D_Hair."""
+    if page.locator("#new-photo").is_visible():  # after another test's avatar
+        page.click("#new-photo")
+    page.select_option("#body-choice", "full")
+    photo = tmp_path / "astronaut.png"
+    photo.write_bytes(encoded(skimage.data.astronaut(), "PNG"))
+    page.set_input_files("#file", str(photo))
+    page.wait_for_selector("#viewer[data-state=ready]", timeout=240_000)
+    page.evaluate("document.getElementById('body-choice').value = 'head'")  # next upload: head only
+    page.wait_for_timeout(500)
+    model = page.evaluate("""() => {
+      const v = headforgePage.viewer, names = [];
+      v.model.traverse((o) => names.push(o.name));
+      const head = v.model.getObjectByName("Wolf3D_Head");
+      return {names, happy: head.morphTargetDictionary.mouthSmileLeft !== undefined,
+              max: v.controls.maxDistance, distance: v.camera.position.distanceTo(v.controls.target)};
+    }""")
+    assert {"Armature", "Hips", "Head", "Wolf3D_Body", "Wolf3D_Head"} <= set(model["names"]), model["names"]
+    assert model["happy"]
+    assert model["distance"] <= model["max"], "the whole body is framed beyond the zoom-out limit"
+    assert page.locator("#body-links").is_visible()
+
+    face = """() => Array.from(headforgePage.viewer.model.getObjectByName("Wolf3D_Head").morphTargetInfluences)"""
+    before = canvas_pixels(page)
+    body = np.abs(before - before[2, 2]).sum(axis=2) > 30
+    assert body.mean() > 0.03, "the viewer shows nothing"
+    rows = np.flatnonzero(body.mean(axis=1) > 0.002)
+    assert np.ptp(rows) > 0.6 * body.shape[0], "the body is not framed whole (too short on the canvas)"
+    page.locator("#emotion-happiness").fill("0")
+    page.wait_for_timeout(200)
+    calm = np.array(page.evaluate(face))
+    page.locator("#emotion-happiness").fill("1")
+    page.wait_for_timeout(200)
+    moved = np.abs(np.array(page.evaluate(face)) - calm)
+    assert moved.max() > 0.2, f"the happiness slider did not move the body's face ({moved.max():.3f})"
+    assert np.abs(canvas_pixels(page) - before)[body].mean() > 0.2, "the slider changed no pixel"
+    if page.locator("#hair-toggle").is_enabled():
+        page.locator("#hair-toggle").uncheck(timeout=120_000)
+        hidden = page.evaluate("() => headforgePage.viewer.model.getObjectByName('Wolf3D_Hair').visible")
+        page.locator("#hair-toggle").check(timeout=120_000)
+        assert hidden is False, "the hair toggle did not hide Wolf3D_Hair"
+
+
 def test_a_photo_without_a_face_gets_a_clear_message(page, tmp_path):
     page.click("#new-photo")
     photo = tmp_path / "cat.jpg"

@@ -101,15 +101,18 @@ async function startJob(file) {
   }
 }
 
-async function viewerGlb(jobId, hair) {
-  const exported = await api.createExport(jobId, {}, hair, VIEWER_STRANDS);
+/** The GLB the viewer shows: a full-body job's own rigged body (its photo hair) until a
+ * hairstyle is tried; otherwise (and for every try-on) a light re-export of the head. */
+async function viewerGlb(job, hair) {
+  if (job.options.body === "full" && hair === undefined) return api.arrayBuffer(job.links.glb);
+  const exported = await api.createExport(job.id, {}, hair, VIEWER_STRANDS);
   return api.arrayBuffer(exported.glb);
 }
 
 async function showResult(job) {
   const [params, glb, viewerModule] = await Promise.all([
     api.params(job.id),
-    viewerGlb(job.id, undefined),
+    viewerGlb(job, undefined),
     import("./viewer.js"),
   ]);
   state.job = job;
@@ -204,7 +207,9 @@ async function chooseHair(id) {
   const tile = $("gallery").querySelector(`[data-style="${CSS.escape(id)}"]`);
   tile?.classList.add("loading");
   try {
-    await state.viewer.load(await viewerGlb(state.job.id, id));
+    // A full-body job's first try-on swaps its body for the head: frame the head.
+    const reframe = state.job.options.body === "full" && state.hair === undefined;
+    await state.viewer.load(await viewerGlb(state.job, id), reframe);
     state.hair = id;
     applyEmotions();
     $("hair-toggle").disabled = !state.viewer.hasHair();
@@ -217,7 +222,7 @@ async function chooseHair(id) {
 }
 
 /** A full-body job: links to our client pages with its GLB and VRM, and to its own zip (the
- * viewer and the emotion re-exports show the head). */
+ * viewer shows the body; hairstyle try-ons and the Download button's zip are of the head). */
 function showBodyLinks(job) {
   const full = job.options.body === "full";
   $("body-links").hidden = !full;

@@ -87,8 +87,9 @@ export class Viewer {
     this.invalidate();
   }
 
-  /** Frames the model; yaw (radians) of the camera about it, by default a three-quarter view
-   * that shows the head is 3D ("Mirror me" faces it: 0). */
+  /** Frames the model (a head or a whole body); yaw (radians) of the camera about it, by
+   * default a three-quarter view that shows the head is 3D ("Mirror me" faces it: 0). The
+   * zoom-out limit grows with the model (a body needs more than a head's 2.5 m). */
   resetView(yaw = 0.35) {
     if (!this.model) return;
     const box = new THREE.Box3().setFromObject(this.model);
@@ -96,6 +97,7 @@ export class Viewer {
     const size = box.getSize(new THREE.Vector3()).length();
     this.controls.target.copy(centre);
     const distance = size * 1.9;
+    this.controls.maxDistance = Math.max(2.5, distance * 1.5);
     this.camera.position.set(centre.x + distance * Math.sin(yaw), centre.y + size * 0.05, centre.z + distance * Math.cos(yaw));
     this.controls.update();
     this.invalidate();
