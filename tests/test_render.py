@@ -70,6 +70,83 @@ def test_nearest_triangle_wins_in_any_order():
         assert (frags.face[only_far] == 1 - near_face).all()
 
 
+def test_depth_limit_keeps_only_nearer_fragments():
+    near = [[2, 2, 1.0], [30, 4, 1.0], [10, 28, 1.0]]
+    far = [[0, 0, 2.0], [31, 0, 2.0], [16, 31, 2.0]]
+    pts, faces = np.array(near + far, float), [[0, 1, 2], [3, 4, 5]]
+    covered_near = _inside_triangle(pts[:3, :2], 32, 32)
+    covered_far = _inside_triangle(pts[3:, :2], 32, 32)
+    limit = np.full((32, 32), 1.5)
+    limit[:, 16:] = np.inf  # right half: no limit
+    frags = rasterize(pts, faces, 32, 32, depth_limit=limit)
+    assert (frags.face[covered_near] == 0).all()
+    left_far = covered_far & ~covered_near & (np.arange(32) < 16)
+    right_far = covered_far & ~covered_near & (np.arange(32) >= 16)
+    assert left_far.sum() > 20 and right_far.sum() > 20
+    assert (frags.face[left_far] == -1).all() and np.isinf(frags.depth[left_far]).all()
+    assert (frags.face[right_far] == 1).all()
+    # A fragment exactly at the limit is drawn; one in front of nothing stays empty.
+    at_limit = rasterize(pts, faces, 32, 32, depth_limit=np.full((32, 32), 1.0))
+    assert (at_limit.face[covered_near] == 0).all() and (at_limit.face[~covered_near] == -1).all()
+    with pytest.raises(ValueError, match="depth_limit"):
+        rasterize(pts, faces, 32, 32, depth_limit=np.ones((8, 8)))
+
+
+def _nearest_kept(pts, faces, size, keep):
+    """Reference: each face drawn alone, the nearest kept fragment per pixel (ties: the
+    lower face); (size, size) face and depth."""
+    best = np.full((size, size), np.inf, np.float32)
+    want = np.full((size, size), -1)
+    for f in range(len(faces)):
+        alone = rasterize(pts, faces[f:f + 1], size, size, perspective=True)
+        ys, xs = np.nonzero(alone.mask)
+        kept = keep(np.full(len(ys), f), alone.bary[ys, xs])
+        ys, xs = ys[kept], xs[kept]
+        nearer = alone.depth[ys, xs] < best[ys, xs]
+        best[ys[nearer], xs[nearer]] = alone.depth[ys[nearer], xs[nearer]]
+        want[ys[nearer], xs[nearer]] = f
+    return want, best
+
+
+def test_alpha_tested_faces_match_one_face_at_a_time(monkeypatch):
+    """Alpha-tested faces are drawn nearest first, hidden ones skipped: the result is what
+    drawing each face alone and keeping the nearest kept fragment per pixel gives, for a
+    deep random stack and for long far faces seen past the edge of a near wall."""
+    import headforge.render.raster as raster
+
+    skipped = []
+    unhidden = raster._unhidden
+    monkeypatch.setattr(raster, "_unhidden", lambda *a: skipped.append(~(u := unhidden(*a))) or u)
+    rng = np.random.default_rng(3)
+    n = 1000
+    centre = rng.uniform(0, 39, (n, 1, 2))
+    corners = centre + rng.normal(0, 5, (n, 3, 2))
+    depth = rng.uniform(1, 3, (n, 1, 1)) + rng.uniform(0, 0.2, (n, 3, 1))
+    stack = np.concatenate([corners, depth], 2).reshape(-1, 3)
+    # A solid wall of 4 x 4 pixel squares at depth 1 with a gap (x 32..63), thin faces at
+    # depth 2 across the gap from one side to the other, and faces wholly behind the wall.
+    cells = [(x, y) for x in (*range(0, 32, 4), *range(64, 96, 4)) for y in range(0, 96, 4)]
+    wall = np.array([[[x - 0.5, y - 0.5, 1.0], [x + 4, y - 0.5, 1.0], [x - 0.5, y + 4, 1.0]] for x, y in cells]
+                    + [[[x + 4, y - 0.5, 1.0], [x + 4, y + 4, 1.0], [x - 0.5, y + 4, 1.0]] for x, y in cells])
+    thin = np.array([[[30, y, 2.0], [66 + k % 5, y + 1.5, 2.0], [30, y + 3, 2.0]]
+                     for k, y in enumerate(range(2, 92, 6))], float)
+    hidden = np.array([[[x, y, 3.0], [x + 3, y, 3.0], [x, y + 3, 3.0]] for x in (4, 70) for y in range(4, 90, 6)], float)
+    scene = np.concatenate([wall, thin, hidden]).reshape(-1, 3)
+
+    def stripy(face, bary):  # some faces solid, others with holes
+        return (face % 2 == 0) | (np.sin(40 * bary[:, 0]) > 0)
+
+    for pts, keep, size in ((stack, stripy, 40), (scene, lambda f, b: np.ones(len(f), bool), 96)):
+        faces = np.arange(len(pts)).reshape(-1, 3)
+        skipped.clear()
+        got = rasterize(pts, faces, size, size, perspective=True, keep=keep)
+        want, best = _nearest_kept(pts, faces, size, keep)
+        assert np.concatenate(skipped).sum() > 0  # the hidden-face test did skip faces
+        np.testing.assert_array_equal(got.face, want)
+        np.testing.assert_allclose(got.depth[want >= 0], best[want >= 0], rtol=1e-6)
+    assert (want[:, 32:64] >= len(wall)).sum() > 300 and want.max() < len(wall) + len(thin)  # in the gap
+
+
 def test_interpenetrating_triangles_split_by_depth():
     # Two triangles crossing along x = 16: left of it face 0 is nearer, right of it face 1.
     pts = np.array([[0, 0, 1], [32, 0, 3], [16, 32, 2], [0, 0, 3], [32, 0, 1], [16, 32, 2]], float)

@@ -54,20 +54,10 @@ def render_cards(
         uv = interpolate(cards.uvs, faces.take(face, 0), bary)
         return _nearest(solid, level.take(face), uv)
 
-    # The nearest fragment first; where its texel is clear (and it is in front of the base),
-    # the nearest opaque one behind it.
-    limit = base.depth.ravel() + depth_tol
-    first = rasterize(screen, faces, w, h, perspective=True)
-    face, bary, depth = first.face.ravel().copy(), first.bary.reshape(-1, 3).copy(), first.depth.ravel().copy()
-    hit = np.flatnonzero((face >= 0) & (depth <= limit))
-    clear = hit[~opaque(face.take(hit), bary.take(hit, 0))]
-    if len(clear):
-        only = np.zeros(h * w, bool)
-        only[clear] = True
-        deeper = rasterize(screen, faces, w, h, perspective=True, keep=opaque, only=only)
-        face[clear], depth[clear] = deeper.face.ravel()[clear], deeper.depth.ravel()[clear]
-        bary[clear] = deeper.bary.reshape(-1, 3)[clear]
-    shown = np.flatnonzero((face >= 0) & (depth <= limit))
+    limit = base.depth + depth_tol
+    drawn = rasterize(screen, faces, w, h, perspective=True, keep=opaque, depth_limit=limit)
+    face, bary, depth = drawn.face.ravel(), drawn.bary.reshape(-1, 3), drawn.depth.ravel()
+    shown = np.flatnonzero(face >= 0)
     depth_shown = depth.take(shown)
     face = face.take(shown)
     corners = faces.take(face, 0)

@@ -7,7 +7,11 @@ edge. Triangles are scanned row by row; where a row crosses an edge, the crossin
 computed from that edge's two end points alone, identically for both faces that share it,
 so meshes rasterise without cracks. Both windings are drawn unless ``cull_backfaces``.
 Each pixel keeps the face with the smallest depth interpolated at its centre (compared in
-float32), ties going to the lower face index; no painter's ordering is involved.
+float32), ties going to the lower face index; no painter's ordering is involved. A fragment
+behind its pixel's nearest one so far is dropped before any work on it; alpha-tested faces
+(deep stacks of hair cards) are drawn nearest first, in batches, a face behind everything
+already drawn over its bounding box (a z-test on a max-depth pyramid of pixel blocks)
+skipped whole. Neither changes the result.
 """
 from __future__ import annotations
 
@@ -22,8 +26,12 @@ from headforge.render.batching import chunk_ranges, expand
 # and candidate pixels (~80 bytes each) are expanded at once, so memory stays < ~150 MB.
 _MAX_ROWS = 1 << 19
 _MAX_CANDIDATES = 1 << 20
-_EMPTY_KEY = np.iinfo(np.int64).max
+_BATCHES = 32  # nearest-first batches of alpha-tested faces (see the module docstring)
+_NO_FACE = 0xFFFFFFFF  # low half of an empty key
+_EMPTY_KEY = np.iinfo(np.int64).max  # its low half is _NO_FACE
 _INF32_BITS = np.array(np.inf, np.float32).view(np.int32)
+_FAR = np.iinfo(np.int32).max  # depth order of an empty pixel
+_ORDER_MARGIN = 256  # float32 steps: a fragment's rounded depth may beat its corners' by this
 
 
 @dataclass
@@ -55,7 +63,7 @@ def rasterize(
     perspective: bool = False,
     cull_backfaces: bool = False,
     keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-    only: np.ndarray | None = None,
+    depth_limit: np.ndarray | None = None,
 ) -> Fragments:
     """Rasterise triangles whose vertices are already projected to the screen.
 
@@ -69,20 +77,45 @@ def rasterize(
     the screen (i.e. counter-clockwise in a y-up view: the OBJ front side). ``keep``
     (alpha testing): called with the (M,) face indices and (M, 3) float32 barycentric
     weights of candidate fragments, returns (M,) bool; the others are discarded before the
-    z-test, so the surface behind them shows. ``only``: (H*W,) bool, the pixels to
-    rasterise (the others stay empty; tested before ``keep``).
+    z-test, so the surface behind them shows. ``depth_limit``: (H, W) float, the deepest
+    depth drawn at each pixel (inf: no limit); deeper fragments are discarded before
+    ``keep``, and a pixel with none nearer stays empty.
     """
     pts = np.asarray(points, np.float64)
     faces = np.asarray(faces, np.int64).reshape(-1, 3)
-    keys = np.full(width * height, _EMPTY_KEY, np.int64)
+    keys = _start_keys(depth_limit, width, height, perspective)
     tri = _triangles(pts, faces, width, height, perspective, cull_backfaces)
     if tri is not None:
-        test = None if keep is None and only is None else _AlphaTest(tri, keep, only, width)
-        for lo, hi in chunk_ranges(tri.n_rows, _MAX_ROWS):
-            spans = _spans(tri, lo, hi, width)
-            for start, stop in chunk_ranges(spans.n, _MAX_CANDIDATES):
-                _z_test(tri, spans, start, stop, keys, test)
+        test = None if keep is None else _AlphaTest(tri, keep, width)
+        batches = 1 if keep is None else _BATCHES
+        for batch in np.array_split(np.argsort(tri.near, kind="stable"), batches):
+            batch = np.sort(batch[_unhidden(tri, batch, keys, width, height)])
+            for lo, hi in chunk_ranges(tri.n_rows.take(batch), _MAX_ROWS):
+                spans = _spans(tri, batch[lo:hi], width)
+                for start, stop in chunk_ranges(spans.n, _MAX_CANDIDATES):
+                    _z_test(tri, spans, start, stop, keys, test)
     return _fragments(tri, keys, width, height)
+
+
+def _start_keys(depth_limit, width: int, height: int, perspective: bool) -> np.ndarray:
+    """(H*W,) int64 z-buffer keys before any face: empty, or at ``depth_limit`` with no face
+    (so that only nearer fragments, or equally deep ones, get in)."""
+    keys = np.full(width * height, _EMPTY_KEY, np.int64)
+    if depth_limit is None:
+        return keys
+    limit = np.asarray(depth_limit, np.float64).reshape(-1)
+    if limit.shape != keys.shape:
+        raise ValueError(f"depth_limit must be ({height}, {width}), got {np.shape(depth_limit)}")
+    at = np.flatnonzero(np.isfinite(limit))
+    keys[at] = (_depth_order(limit[at], perspective).astype(np.int64) << 32) | _NO_FACE
+    return keys
+
+
+def _depth_order(depth: np.ndarray, perspective: bool) -> np.ndarray:
+    """(N,) int32 that orders like ``depth`` (> 0), as the z-test's keys do."""
+    value = np.maximum((1 / depth if perspective else depth).astype(np.float32), np.float32(1e-30))
+    order = value.view(np.int32)
+    return _INF32_BITS - order if perspective else order
 
 
 def rasterize_uv(uvs: np.ndarray, face_uvs: np.ndarray, size: int) -> Fragments:
@@ -118,6 +151,8 @@ class _Triangles:
     slope_lower: np.ndarray
     y0: np.ndarray  # (K,) first pixel row
     n_rows: np.ndarray  # (K,)
+    near: np.ndarray  # (K,) int32 depth order no fragment of the face is nearer than
+    box: np.ndarray  # (4, K) int64 pixel bounding box: x0, x1, y0, y1 (clipped to the image)
     p: np.ndarray
     q: np.ndarray
     s: np.ndarray
@@ -161,6 +196,9 @@ def _triangles(pts, faces, width, height, perspective, cull_backfaces) -> _Trian
         slope_lower=_slope(mid, bot),
         y0=y0,
         n_rows=np.maximum(y1 - y0 + 1, 0),
+        near=_depth_order(z.min(0), perspective) - _ORDER_MARGIN,
+        box=np.stack([np.clip(np.ceil(x.min(0)), 0, width - 1), np.clip(np.floor(x.max(0)), 0, width - 1),
+                      y0.clip(0, height - 1), y1.clip(0, height - 1)]).astype(np.int64),
         p=np.add.reduce(a * d),
         q=np.add.reduce(b * d),
         s=np.add.reduce(c * d),
@@ -201,8 +239,10 @@ class _Spans:
     value0: np.ndarray  # float32
 
 
-def _spans(tri: _Triangles, lo: int, hi: int, width: int) -> _Spans:
-    k, pos = expand(tri.n_rows[lo:hi], lo)
+def _spans(tri: _Triangles, faces: np.ndarray, width: int) -> _Spans:
+    """The spans of the triangles ``faces`` (indices into ``tri``)."""
+    item, pos = expand(tri.n_rows.take(faces))
+    k = faces.take(item)
     y = tri.y0.take(k) + pos
     yf = y.astype(np.float64)
     dy_top = yf - tri.y_top.take(k)
@@ -221,26 +261,45 @@ def _spans(tri: _Triangles, lo: int, hi: int, width: int) -> _Spans:
     return _Spans(k, y * width + x0, np.maximum(x1 - x0 + 1, 0), p.astype(np.float32), value0.astype(np.float32))
 
 
-class _AlphaTest:
-    """The ``only`` and ``keep`` tests of candidate fragments; for ``keep``, the barycentric
-    planes of the K triangles as one (K, 9) float32 table (x, y and constant coefficients
-    of the three weights): one gather per fragment, precise enough to look up a texture."""
+def _unhidden(tri: _Triangles, faces: np.ndarray, keys: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(M,) bool: which triangles ``faces`` (indices into ``tri``) may still show, given the
+    z-buffer ``keys``. Level l of a max pyramid holds the farthest pixel of each 2^l x 2^l
+    block; a triangle whose bounding box fits in 2 x 2 blocks of level l is hidden when it is
+    behind all four."""
+    level = (keys >> 32).astype(np.int32).reshape(height, width)
+    flat, starts, widths = [], [], []
+    while True:
+        starts.append(sum(len(f) for f in flat))
+        widths.append(level.shape[1])
+        flat.append(level.ravel())
+        if max(level.shape) == 1:
+            break
+        h, w = level.shape
+        padded = np.full((h + h % 2, w + w % 2), _FAR, np.int32)
+        padded[:h, :w] = level
+        level = np.maximum(np.maximum(padded[0::2, 0::2], padded[0::2, 1::2]),
+                           np.maximum(padded[1::2, 0::2], padded[1::2, 1::2]))
+    table = np.concatenate(flat)
+    x0, x1, y0, y1 = tri.box[:, faces]
+    extent = np.maximum(np.maximum(x1 - x0, y1 - y0), 0)
+    lv = np.minimum(np.ceil(np.log2(extent + 1.0)).astype(np.int64), len(starts) - 1)
+    start, row = np.asarray(starts, np.int64).take(lv), np.asarray(widths, np.int64).take(lv)
+    far = np.maximum.reduce([table.take(start + (yy >> lv) * row + (xx >> lv))
+                             for xx in (x0, x1) for yy in (y0, y1)])
+    return tri.near.take(faces) <= far
 
-    def __init__(self, tri: _Triangles, keep, only, width: int):
-        self.keep, self.only, self.width, self.face = keep, only, width, tri.face
-        if keep is not None:
-            self.planes = np.ascontiguousarray(np.concatenate([tri.u, tri.v, tri.w]).T, np.float32)
+
+class _AlphaTest:
+    """The ``keep`` test of candidate fragments, with the barycentric planes of the K
+    triangles as one (K, 9) float32 table (x, y and constant coefficients of the three
+    weights): one gather per fragment, precise enough to look up a texture."""
+
+    def __init__(self, tri: _Triangles, keep, width: int):
+        self.keep, self.width, self.face = keep, width, tri.face
+        self.planes = np.ascontiguousarray(np.concatenate([tri.u, tri.v, tri.w]).T, np.float32)
 
     def __call__(self, k: np.ndarray, pix: np.ndarray) -> np.ndarray:
         """(M,) bool for fragments of triangles ``k`` at the flat pixels ``pix``."""
-        ok = np.ones(len(k), bool) if self.only is None else self.only.take(pix)
-        if self.keep is None:
-            return ok
-        at = np.flatnonzero(ok)
-        ok[at] = self._keep(k.take(at), pix.take(at))
-        return ok
-
-    def _keep(self, k: np.ndarray, pix: np.ndarray) -> np.ndarray:
         p = self.planes[k]
         x = (pix % self.width).astype(np.float32)[:, None]
         y = (pix // self.width).astype(np.float32)[:, None]
@@ -250,23 +309,24 @@ class _AlphaTest:
 
 
 def _z_test(tri: _Triangles, sp: _Spans, start: int, stop: int, keys: np.ndarray, test: _AlphaTest | None):
-    """Z-test the pixels of spans start..stop into the flat (H*W,) ``keys`` (fragments
-    ``test`` refuses left out).
+    """Z-test the pixels of spans start..stop into the flat (H*W,) ``keys``; fragments
+    behind their pixel's key are dropped first, then those ``test`` refuses.
 
     A key packs the float32 depth value (order-preserving bits, nearest smallest) above
     the triangle index: nearest depth wins, then the lowest face index."""
     row, pos = expand(sp.n[start:stop], start)
     pix = sp.pix0.take(row) + pos
-    if test is not None:
-        ok = np.flatnonzero(test(sp.k.take(row), pix))
-        row, pos, pix = row.take(ok), pos.take(ok), pix.take(ok)
     value = sp.p.take(row) * pos.astype(np.float32) + sp.value0.take(row)
     value = np.maximum(value, np.float32(1e-30), out=value)  # rounding must not flip the sign
     order = value.view(np.int32)  # positive floats order like their bit patterns
     if tri.perspective:  # the value is 1/depth: flip
         order = _INF32_BITS - order
-    key = (order.astype(np.int64) << 32) | sp.k.take(row)
-    np.minimum.at(keys, pix, key)
+    k = sp.k.take(row)
+    key = (order.astype(np.int64) << 32) | k
+    ok = np.flatnonzero(key < keys.take(pix))
+    if test is not None:
+        ok = ok[test(k.take(ok), pix.take(ok))]
+    np.minimum.at(keys, pix.take(ok), key.take(ok))
 
 
 def _weights(tri: _Triangles, k: np.ndarray, pix: np.ndarray, width: int) -> np.ndarray:
@@ -284,7 +344,7 @@ def _fragments(tri: _Triangles | None, keys: np.ndarray, width: int, height: int
     bary = np.zeros((width * height, 3), np.float32)
     depth = np.full(width * height, np.inf, np.float32)
     for start in range(0, len(keys), _MAX_CANDIDATES):
-        pix = start + np.flatnonzero(keys[start : start + _MAX_CANDIDATES] != _EMPTY_KEY)
+        pix = start + np.flatnonzero((keys[start : start + _MAX_CANDIDATES] & _NO_FACE) != _NO_FACE)
         if len(pix) == 0:
             continue
         key = keys[pix]

@@ -66,7 +66,7 @@ def scalp_paint(vertices, faces, uvs, face_uvs, roots: np.ndarray, colors, grid:
     near_hair = np.isfinite(tree.query(points, distance_upper_bound=reach)[0])  # most texels are not
     distance = np.full((len(points), min(NEIGHBOURS, len(roots))), np.inf)
     index = np.full(distance.shape, len(roots))
-    found = tree.query(points[near_hair], k=distance.shape[1], distance_upper_bound=reach)
+    found = tree.query(points[near_hair], k=distance.shape[1], distance_upper_bound=reach, workers=2)
     distance[near_hair], index[near_hair] = (a.reshape(-1, distance.shape[1]) for a in found)
     near = np.isfinite(distance)
     weight = np.where(near, np.exp(-0.5 * (np.where(near, distance, 0) / sigma) ** 2), 0.0)
