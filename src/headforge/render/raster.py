@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from headforge.core.images import pool_2x2
 from headforge.render.batching import chunk_ranges, expand
 
 # Upper bounds on the work arrays: at most this many (face, row) spans (~150 bytes each)
@@ -277,8 +278,7 @@ def _unhidden(tri: _Triangles, faces: np.ndarray, keys: np.ndarray, width: int, 
         h, w = level.shape
         padded = np.full((h + h % 2, w + w % 2), _FAR, np.int32)
         padded[:h, :w] = level
-        level = np.maximum(np.maximum(padded[0::2, 0::2], padded[0::2, 1::2]),
-                           np.maximum(padded[1::2, 0::2], padded[1::2, 1::2]))
+        level = pool_2x2(padded, np.maximum)
     table = np.concatenate(flat)
     x0, x1, y0, y1 = tri.box[:, faces]
     extent = np.maximum(np.maximum(x1 - x0, y1 - y0), 0)

@@ -19,6 +19,7 @@ from scipy.spatial import cKDTree
 from headforge.core.camera import Camera
 from headforge.render.raster import rasterize, rasterize_uv
 from headforge.core.geometry import interpolate, unit
+from headforge.core.images import pool_2x2
 from headforge.render.shading import vertex_normals
 from headforge.texture.delight import delight, fit_shading, shading
 from headforge.texture.trust import FaceMaps, skin_likelihood
@@ -209,8 +210,7 @@ def pull_push(weighted: np.ndarray, weight: np.ndarray) -> np.ndarray:
     d = np.zeros((ph, pw, weighted.shape[2]), np.float32)
     wt = np.zeros((ph, pw), np.float32)
     d[:h, :w], wt[:h, :w] = weighted, weight
-    d2 = d.reshape(ph // 2, 2, pw // 2, 2, -1).sum((1, 3))
-    w2 = wt.reshape(ph // 2, 2, pw // 2, 2).sum((1, 3))
+    d2, w2 = pool_2x2(d), pool_2x2(wt)
     scale = np.minimum(w2, 1.0) / np.maximum(w2, 1e-6)
     coarse = pull_push(d2 * scale[..., None], w2 * scale)
     up = cv2.resize(coarse, (pw, ph), interpolation=cv2.INTER_LINEAR)[:h, :w]
