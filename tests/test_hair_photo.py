@@ -355,3 +355,14 @@ def test_the_scalp_under_the_hair_is_painted_in_its_color(astronaut_avatar):
     changed = np.any(worn != avatar.albedo, axis=2).mean()
     assert 0.02 < changed < 0.5
     assert worn_albedo(replace(avatar, hair=None)) is avatar.albedo
+
+
+def test_strand_colour_median_matches_nanmedian():
+    from headforge.hairphoto.color import _median_seen
+
+    rng = np.random.default_rng(1)
+    samples = rng.uniform(0, 255, (400, 32, 3))
+    unseen = rng.random((400, 32)) < 0.6
+    unseen[:, 5] = False  # every strand has a seen point; counts odd and even
+    samples[unseen] = np.nan
+    np.testing.assert_array_equal(_median_seen(samples), np.nanmedian(samples, axis=1))

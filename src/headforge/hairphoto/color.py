@@ -88,7 +88,7 @@ def photo_strand_colors(strands: np.ndarray, root_points: np.ndarray, colors: np
     out = np.asarray(colors, np.float64).copy()
     base = np.asarray(base, np.float64)
     if has.any():
-        out[has] = np.clip(np.nanmedian(sample[has], axis=1), (base + 6) * RANGE[0] - 6, (base + 6) * RANGE[1] - 6)
+        out[has] = np.clip(_median_seen(sample[has]), (base + 6) * RANGE[0] - 6, (base + 6) * RANGE[1] - 6)
     if has.any() and (~has).any():
         k = min(NEAREST, int(has.sum()))
         _, idx = cKDTree(root_points[has]).query(root_points[~has], k=k)
@@ -96,3 +96,14 @@ def photo_strand_colors(strands: np.ndarray, root_points: np.ndarray, colors: np
         variation = (np.asarray(colors, np.float64)[~has] + 6) / (base + 6)
         out[~has] = (0.5 * (near + base) + 6) * variation - 6
     return np.clip(np.rint(out), 0, 255).astype(np.uint8), float(has.mean())
+
+
+def _median_seen(samples: np.ndarray) -> np.ndarray:
+    """(N, 3) per-strand medians of (N, P, 3) samples over the points not NaN (NaN in all
+    channels together, at least one per strand): ``np.nanmedian(samples, axis=1)``, sorted
+    once (NaN sorts last) instead of strand by strand."""
+    ordered = np.sort(samples, axis=1)
+    count = np.sum(~np.isnan(samples[:, :, 0]), axis=1)
+    rows, channels = np.arange(len(samples))[:, None], np.arange(3)[None]
+    low, high = ordered[rows, ((count - 1) // 2)[:, None], channels], ordered[rows, (count // 2)[:, None], channels]
+    return 0.5 * (low + high)
