@@ -56,9 +56,9 @@ def avatar_cards(avatar: Avatar) -> HairCards | None:
 
 
 def avatar_views(avatar: Avatar) -> list[np.ndarray]:
-    """The preview's avatar panels, one per ``VIEW_YAWS``, drawn at the same time (much of
-    the renderer's numpy work releases the GIL); the hair cards are built beside the scalp paint."""
-    with ThreadPoolExecutor(len(VIEW_YAWS), thread_name_prefix="headforge-preview") as pool:
+    """The preview's avatar panels, one per ``VIEW_YAWS``, drawn two at a time (the
+    renderer's numpy work releases the GIL); the hair cards are built beside the scalp paint."""
+    with ThreadPoolExecutor(2, thread_name_prefix="headforge-preview") as pool:
         cards = pool.submit(avatar_cards, avatar)
         worn_albedo(avatar)  # cached on the avatar for the views
         cards = cards.result()
