@@ -88,9 +88,10 @@ def rasterize(
     tri = _triangles(pts, faces, width, height, perspective, cull_backfaces)
     if tri is not None:
         test = None if keep is None else _AlphaTest(tri, keep, width)
-        batches = 1 if keep is None else _BATCHES
-        for batch in np.array_split(np.argsort(tri.near, kind="stable"), batches):
-            batch = np.sort(batch[_unhidden(tri, batch, keys, width, height)])
+        faces_in = np.arange(len(tri.face)) if keep is None else np.argsort(tri.near, kind="stable")
+        for batch in np.array_split(faces_in, 1 if keep is None else _BATCHES):
+            if keep is not None or depth_limit is not None:  # else nothing is drawn yet to hide them
+                batch = np.sort(batch[_unhidden(tri, batch, keys, width, height)])
             for lo, hi in chunk_ranges(tri.n_rows.take(batch), _MAX_ROWS):
                 spans = _spans(tri, batch[lo:hi], width)
                 for start, stop in chunk_ranges(spans.n, _MAX_CANDIDATES):
