@@ -322,6 +322,10 @@ def test_zip_carries_the_strands_as_usd_curves(astronaut_with_hair, tmp_path):
     avatar, path = astronaut_with_hair
     with zipfile.ZipFile(path) as z:
         (tmp_path / "hair.usdc").write_bytes(z.read("hair.usdc"))
+        kinds = {i.filename: i.compress_type for i in z.infolist()}
+    # Float strand data is stored (deflate gains little on it); the GLB and the OBJ are deflated.
+    assert kinds["hair.usdc"] == kinds["hair.data"] == kinds["preview.png"] == zipfile.ZIP_STORED
+    assert kinds["avatar.glb"] == kinds["head.obj"] == zipfile.ZIP_DEFLATED
     stage = Usd.Stage.Open(str(tmp_path / "hair.usdc"))
     assert UsdGeom.GetStageUpAxis(stage) == "Y" and UsdGeom.GetStageMetersPerUnit(stage) == 1.0
     curves = UsdGeom.BasisCurves(stage.GetPrimAtPath("/avatar/hair"))
