@@ -16,7 +16,7 @@ from PIL import Image
 from headforge.core.avatar import Avatar, HeadMesh
 from headforge.export import package
 from headforge.export.geometry import split_uv_seams, tangents
-from headforge.render.shading import vertex_normals
+from headforge.core.geometry import vertex_normals
 from headforge.export.gltf import glb_bytes, write_glb
 from headforge.headmodel.fitted_parts import avatar_parts
 from headforge.export.obj import obj_text, read_obj, write_obj

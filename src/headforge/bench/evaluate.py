@@ -40,7 +40,7 @@ from headforge.io.image import load_photo, working_copy
 from headforge.render import render_mesh
 from headforge.core.camera import Camera
 from headforge.render.raster import rasterize_uv
-from headforge.render.shading import vertex_normals
+from headforge.core.geometry import vertex_normals
 from headforge.texture.delight import MAX_SHADING, relight, shading
 from headforge.texture.trust import FACE_OVAL
 from headforge.core.geometry import interpolate

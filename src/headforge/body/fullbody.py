@@ -32,7 +32,7 @@ from headforge.body.rig import EYE_BONES
 from headforge.body.visemes import with_mixed_targets
 from headforge.errors import BodyShapeError
 from headforge.headmodel.anny_head import mesh_components
-from headforge.render.shading import vertex_normals
+from headforge.core.geometry import vertex_normals
 
 BODY_CHOICES = ("head", "full")  # a head-only avatar, or the head on a rigged body
 SEAM_FALLOFF_M = 0.06  # body vertices this far below the seam still follow the head

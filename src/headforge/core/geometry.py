@@ -1,5 +1,5 @@
 """Shared geometry: rotations, unit vectors, barycentric interpolation, closest points on a
-triangle mesh, least-squares similarities and UV gradients.
+triangle mesh, vertex normals, least-squares similarities and UV gradients.
 
 Units follow the caller (the head frame is metres, Y up, the face looks along +Z); angles are
 radians. Functions take plain numpy arrays (or torch tensors where stated) with the shapes in
@@ -57,6 +57,23 @@ def unit(v: np.ndarray, default: np.ndarray | None = None) -> np.ndarray:
     if default is None:
         return v / np.where(n > 0, n, 1)
     return np.where(n > 1e-20, v / np.maximum(n, 1e-30), default)
+
+
+def scatter_add(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Sum (M, 3) ``values`` into (n, 3) rows given by (M,) ``index``."""
+    return np.stack([np.bincount(index, values[:, c], n) for c in range(3)], 1)
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) float32 unit area-weighted vertex normals, outward for counter-clockwise faces;
+    vertices with no (or only degenerate) faces get +Z, so every normal is a unit vector."""
+    v = np.asarray(vertices, np.float64)
+    faces = np.asarray(faces)
+    tri = v[faces]
+    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    acc = scatter_add(faces.ravel(), np.repeat(fn, 3, 0), len(v))
+    length = np.linalg.norm(acc, axis=1, keepdims=True)
+    return np.where(length > 1e-20, acc / np.maximum(length, 1e-30), [0.0, 0.0, 1.0]).astype(np.float32)
 
 
 def interpolate(values, corners: np.ndarray, bary):

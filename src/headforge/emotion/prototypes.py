@@ -21,17 +21,19 @@ PROTOTYPES: dict[str, dict[str, tuple[float, float]]] = {
         "mouthSmile": (1.0, 0.8),  # AU12
         "cheekSquint": (0.8, 1.2),  # AU6
         "eyeSquint": (0.4, 1.5),  # AU6 narrows the eyes from below
-        "mouthUpperUp": (0.4, 1.5),
-        "jawOpen": (0.25, 1.5),  # AU25, a broad smile parts the lips
-        "mouthLowerDown": (0.25, 1.5),  # ... and shows the lower teeth
+        "eyeBlink": (0.1, 1.5),  # ... and lowers the upper lids a little
+        "mouthUpperUp": (0.6, 1.5),
+        "jawOpen": (0.4, 1.5),  # AU25, a broad smile parts the lips
+        "mouthLowerDown": (0.5, 1.5),  # ... and shows the lower teeth
         "mouthShrugUpper": (0.1, 2.0),
     },
-    "anger": {
+    "anger": {  # EMFACS's open-mouthed anger, 4 + 5 + 7 + 10 + 16 + 25
         "browDown": (1.0, 0.8),  # AU4
         "eyeWide": (0.25, 1.0),  # AU5
         "eyeSquint": (0.6, 1.0),  # AU7
-        "mouthPress": (0.8, 1.0),  # AU23/24
-        "mouthRollLower": (0.2, 1.5),  # AU24
+        "mouthUpperUp": (0.5, 1.0),  # AU10 bares the upper teeth
+        "mouthLowerDown": (0.5, 1.0),  # AU16
+        "jawOpen": (0.2, 1.0),  # AU25
         "mouthFrown": (0.25, 1.2),
         "noseSneer": (0.45, 1.5),
         "jawForward": (0.2, 1.5),
@@ -64,9 +66,9 @@ PROTOTYPES: dict[str, dict[str, tuple[float, float]]] = {
     "surprise": {
         "browInnerUp": (0.9, 0.8),  # AU1
         "browOuterUp": (1.0, 0.8),  # AU2
-        "eyeWide": (0.65, 1.0),  # AU5B
-        "jawOpen": (0.7, 1.2),  # AU26
-        "mouthFunnel": (0.15, 1.5),
+        "eyeWide": (1.0, 1.0),  # AU5
+        "jawOpen": (0.5, 1.2),  # AU26
+        "mouthFunnel": (0.35, 1.5),  # the rounded, dropped mouth
     },
     "disgust": {
         "noseSneer": (1.0, 0.8),  # AU9

@@ -31,7 +31,7 @@ from headforge.hair.cards import BUDGETS, DEFAULT_BUDGET, CardBudget, cached_car
 from headforge.core.strands import Hairstyle
 from headforge.headmodel.fitted_parts import HeadParts, avatar_parts
 from headforge.render.cards import ALPHA_CUTOFF
-from headforge.render.shading import vertex_normals
+from headforge.core.geometry import vertex_normals
 from headforge.texture.scalp import worn_albedo
 from headforge.version import __version__
 

@@ -13,7 +13,7 @@ import numpy as np
 import trimesh
 
 from headforge.core.avatar import Avatar
-from headforge.render.shading import vertex_normals
+from headforge.core.geometry import vertex_normals
 from headforge.core.images import encode_png
 
 OBJ_NAME, MTL_NAME = "head.obj", "head.mtl"

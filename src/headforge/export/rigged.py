@@ -28,7 +28,7 @@ from headforge.core.images import encode_png
 from headforge.export.springs import SpringHair, add_spring_hair
 from headforge.hair.cards import DEFAULT_BUDGET, card_budget
 from headforge.texture.scalp import worn_albedo
-from headforge.render.shading import vertex_normals
+from headforge.core.geometry import vertex_normals
 
 HAIR_NODE = "Wolf3D_Hair"
 

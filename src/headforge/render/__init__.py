@@ -5,7 +5,7 @@ looks along +Z; OpenCV pinhole cameras with pixel centres at integer coordinates
 """
 from headforge.render.mesh import Render, render_mesh, visible_vertices
 from headforge.render.raster import Fragments, rasterize, rasterize_uv
-from headforge.render.shading import sample_bilinear, vertex_normals
+from headforge.render.shading import sample_bilinear
 from headforge.render.strands import render_strands
 
 __all__ = [
@@ -16,6 +16,5 @@ __all__ = [
     "render_mesh",
     "render_strands",
     "sample_bilinear",
-    "vertex_normals",
     "visible_vertices",
 ]

@@ -8,7 +8,7 @@ import numpy as np
 from headforge.render import shading
 from headforge.core.camera import Camera
 from headforge.render.raster import Fragments, rasterize
-from headforge.core.geometry import interpolate, unit
+from headforge.core.geometry import interpolate, unit, vertex_normals
 
 
 @dataclass
@@ -137,7 +137,7 @@ class _Surface:
         if not self.lit:
             return
         R = np.asarray(camera.R, np.float64)
-        self.normals = (shading.vertex_normals(vertices, faces) @ R.T).astype(np.float32)
+        self.normals = (vertex_normals(vertices, faces) @ R.T).astype(np.float32)
         # Faces seen from their back side get their normals flipped (two-sided lighting).
         tri = camera.to_camera(vertices)[faces]
         geometric = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from headforge.core.geometry import unit, uv_gradients
+from headforge.core.geometry import scatter_add, unit, uv_gradients
 
 AMBIENT = 0.22
 # Key light from the camera's upper left, a weak fill from the right; (direction, intensity).
@@ -60,23 +60,6 @@ def sample_bilinear(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
     return top + (bottom - top) * fy
 
 
-def _scatter_add(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Sum (M, 3) ``values`` into (n, 3) rows given by (M,) ``index``."""
-    return np.stack([np.bincount(index, values[:, c], n) for c in range(3)], 1)
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) float32 unit area-weighted vertex normals, outward for counter-clockwise faces;
-    vertices with no (or only degenerate) faces get +Z, so every normal is a unit vector."""
-    v = np.asarray(vertices, np.float64)
-    faces = np.asarray(faces)
-    tri = v[faces]
-    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    acc = _scatter_add(faces.ravel(), np.repeat(fn, 3, 0), len(v))
-    length = np.linalg.norm(acc, axis=1, keepdims=True)
-    return np.where(length > 1e-20, acc / np.maximum(length, 1e-30), [0.0, 0.0, 1.0]).astype(np.float32)
-
-
 def uv_tangents(vertices, faces, uvs, face_uvs) -> tuple[np.ndarray, np.ndarray]:
     """Per texture-coordinate (T, 3) tangents (direction of +u) and bitangents (+v) in the
     vertices' frame, accumulated over the faces that use each texture coordinate (so
@@ -84,8 +67,8 @@ def uv_tangents(vertices, faces, uvs, face_uvs) -> tuple[np.ndarray, np.ndarray]
     tangent, bitangent = uv_gradients(vertices, faces, uvs, face_uvs)
     idx, n = face_uvs.ravel(), len(uvs)
     return (
-        _scatter_add(idx, np.repeat(tangent, 3, 0), n),
-        _scatter_add(idx, np.repeat(bitangent, 3, 0), n),
+        scatter_add(idx, np.repeat(tangent, 3, 0), n),
+        scatter_add(idx, np.repeat(bitangent, 3, 0), n),
     )
 
 

@@ -20,7 +20,7 @@ from headforge.core.camera import Camera
 from headforge.render.raster import rasterize, rasterize_uv
 from headforge.core.geometry import interpolate, unit
 from headforge.core.images import pool_2x2
-from headforge.render.shading import vertex_normals
+from headforge.core.geometry import vertex_normals
 from headforge.texture.delight import delight, fit_shading, shading
 from headforge.texture.trust import FaceMaps, skin_likelihood
 
