@@ -260,7 +260,7 @@ def test_the_recogniser_reads_the_smiling_astronaut():
 def test_a_smile_folds_the_cheek_over_a_groove():
     from headforge.core.geometry import interpolate, vertex_normals
     from headforge.headmodel.anny_head import ACTION_GAINS, cache_path, mesh_components
-    from headforge.headmodel.folds import FOLDS, REACH, fold_displacement
+    from headforge.headmodel.folds import FOLDS, MAX_TURN_DEG, REACH, fold_displacement, limit_turn
     from headforge.headmodel.landmark_embedding import load_landmark_embedding
 
     model = load_head_model()
@@ -275,8 +275,15 @@ def test_a_smile_folds_the_cheek_over_a_groove():
         row = model.action_names.index(fold.action)
         posed = model.template + gained[row]
         landmarks = interpolate(posed, model.faces[lm_faces], lm_bary)
-        d = fold_displacement(fold, posed, model.faces, skin, landmarks)
+        d = limit_turn(model.template, posed, model.faces, fold_displacement(fold, posed, model.faces, skin, landmarks))
         added[row] += d
+        # no triangle turns further than MAX_TURN_DEG from the neutral head, unless the action
+        # alone already turns it (then the fold turns it no further)
+        def cos_turn(v):
+            n = [np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]) for t in (model.template[model.faces], v[model.faces])]
+            return np.einsum("fc,fc->f", *n) / np.linalg.norm(n[0], axis=1) / np.linalg.norm(n[1], axis=1)
+        allowed = np.minimum(cos_turn(posed), np.cos(np.radians(MAX_TURN_DEG)))
+        assert np.all(cos_turn(posed + d) >= allowed - 1e-4)
         along = np.einsum("vc,vc->v", d, vertex_normals(posed, model.faces))
         assert np.all(np.isfinite(d)) and not d[~skin].any()
         assert 0.5 * fold.depth < np.abs(along).max() <= 1.0001 * fold.depth

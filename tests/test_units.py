@@ -55,8 +55,7 @@ def synthetic_face(yaw: float, pitch: float, size: int = 640):
     actions = np.zeros(len(model.action_names))
     names = list(model.action_names)
     actions[names.index("jawOpen")] = 0.4
-    # a half smile: 0.4 at ACTION_GAINS' 1.6 pulls the lip corners as far as 0.5 did at 1.25
-    actions[names.index("mouthSmileLeft")] = actions[names.index("mouthSmileRight")] = 0.4
+    actions[names.index("mouthSmileLeft")] = actions[names.index("mouthSmileRight")] = 0.5
     vertices = model.identity_vertices(phen, local) + np.tensordot(actions, model.action_basis, 1)
     points = interpolate(vertices.astype(np.float64), model.faces[faces], bary.astype(np.float64))
     camera = Camera.orbit(size, size, yaw, pitch, distance=0.55, fov_deg=30, target=np.array([0, -0.02, 0.03]))

@@ -34,15 +34,15 @@ PHENOTYPE_STEP = 0.25
 # anny's face units move the brows, the nose and the lip corners less than a face does at an
 # action unit's maximum (FACS intensity E): the inner brow rises 5 mm, the nose wrinkles 5 mm,
 # the lip corners drop 7 mm. These gains bring each action's largest displacement to roughly
-# 8-10 mm, so an ARKit weight of 1 is a full expression, as ARKit means it; the smile and the
-# cheek raise, faint on a face without wrinkles, 1.6 times anny's (FER2013's recogniser read
-# six development portraits' smiles as happy in 46 % of the renders at 1.25, 69 % at 1.6).
+# 8-10 mm, so an ARKit weight of 1 is a full expression, as ARKit means it; the cheek raise,
+# faint on a face without wrinkles, 1.6 times anny's, the smile 1.4 times (at 1.6 a full smile
+# turns triangles of the cheek over beside the mouth, dark cracks in Blender).
 # A triple scales X, Y and Z apart: the frown (AU4) lowers the brows 2.1 times anny's but draws
 # them together only 1.3 times, as more pulls the skin between them through itself.
 ACTION_GAINS: dict[str, float | tuple[float, float, float]] = {
     "browInnerUp": 1.8, "browOuterUp": 1.4, "browDown": (1.3, 2.1, 2.1), "noseSneer": 1.8, "mouthFrown": 1.6,
     "mouthUpperUp": 1.5, "mouthLowerDown": 1.6, "cheekSquint": 1.6, "eyeSquint": 1.3, "mouthStretch": 1.2,
-    "mouthDimple": 1.3, "mouthSmile": 1.6,
+    "mouthDimple": 1.3, "mouthSmile": 1.4,
 }
 
 
