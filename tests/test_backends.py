@@ -10,6 +10,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import flame_fixtures as fx
 import numpy as np
@@ -269,6 +270,23 @@ def test_arkit_table_reproduces_the_actions_with_flame(reconstructors):
     looks = [n.startswith("eyeLook") for n in table.names]
     assert np.abs(table.eyes[looks]).max() > 0.05 and not table.eyes[np.logical_not(looks)].any()
     assert list(cache_dir().glob("flame-arkit-*.npz"))  # stored in the cache, not beside the model
+
+
+def test_arkit_table_is_derived_again_when_the_default_heads_actions_change(monkeypatch, tmp_path):
+    import dataclasses
+
+    from headforge.backends import flame_arkit
+    from headforge.headmodel import anny_head
+
+    model_file = tmp_path / "flame.pkl"
+    model_file.write_bytes(b"stand-in for a FLAME file")
+    embedding = SimpleNamespace(source="test.npz", faces=np.zeros(105))
+    first = flame_arkit.table_path(model_file, embedding)
+    assert first == flame_arkit.table_path(model_file, embedding)
+    head = anny_head.load_head_model()
+    stronger = dataclasses.replace(head, action_basis=head.action_basis * 1.1)
+    monkeypatch.setattr(anny_head, "load_head_model", lambda: stronger)
+    assert flame_arkit.table_path(model_file, embedding) != first
 
 
 # --- complete avatars --------------------------------------------------------------------------

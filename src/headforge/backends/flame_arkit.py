@@ -185,8 +185,12 @@ def derive_arkit_table(flame: FlameModel, embedding: LandmarkEmbedding, iteratio
 
 
 def table_path(model_file: Path, embedding: LandmarkEmbedding) -> Path:
-    """Cache file of the table for this FLAME file (by content) and embedding."""
-    tag = hashlib.sha256(f"{content_tag(model_file)}|{embedding.source}|{len(embedding.faces)}".encode()).hexdigest()[:16]
+    """Cache file of the table for this FLAME file (by content), embedding, and the default
+    head's actions it transfers (new gains or folds derive it again)."""
+    from headforge.headmodel.anny_head import load_head_model
+
+    actions = hashlib.sha256(load_head_model().action_basis.tobytes()).hexdigest()[:16]
+    tag = hashlib.sha256(f"{content_tag(model_file)}|{embedding.source}|{len(embedding.faces)}|{actions}".encode()).hexdigest()[:16]
     return cache_dir() / f"flame-arkit-v{TABLE_VERSION}-{tag}.npz"
 
 
