@@ -60,7 +60,7 @@ class HeadModel:
     local_pos, local_neg: (L, V, 3) change per unit of each local shape change, for positive
         and negative values (anny's convention: value v moves by relu(v)*pos + relu(-v)*neg).
     action_basis: (52, V, 3) change per unit of each ARKit facial action, in [0, 1] (anny's
-        face units scaled by ``ACTION_GAINS``, with the creases and folds of
+        face units scaled by ``ACTION_GAINS``, with the smile's folds from
         :mod:`headforge.headmodel.folds`).
     """
 

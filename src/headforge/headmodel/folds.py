@@ -1,8 +1,7 @@
 """Expression folds: the bulges and grooves of the skin that anny's facial actions leave out.
 
 A smile deepens the nasolabial fold: the cheek bulges over a groove that runs from beside the
-nose wing to beside the mouth corner. anny's smile moves the skin smoothly and has no fold, and
-both a person and a recogniser read a smile largely by it.
+nose wing to beside the mouth corner. anny's smile moves the skin smoothly and has no fold.
 
 Each :class:`Fold` is a displacement along the surface normal whose profile depends on the
 distance to a chain of mediapipe landmarks on the head posed with its action; it is added to
@@ -44,9 +43,9 @@ class Fold:
     groove: float = 0.35
 
 
-# Depth and width were chosen on six development portraits by what FER2013's recogniser and a
-# look at the renders said (docs/head_parts.md); the chains run from beside the nose wing to
-# below and beside the mouth corner (the person's left, +X, then right).
+# Depth and width were chosen on six development portraits (docs/head_parts.md): deeper or wider
+# read no better to FER2013's recogniser and looked lumpier. The chains run from beside the nose
+# wing to below and beside the mouth corner (the person's left, +X, then right).
 FOLDS: tuple[Fold, ...] = (
     Fold("mouthSmileLeft", (423, 426, 436, 432, 434), depth=7e-3, width=5e-3, side=+1),
     Fold("mouthSmileRight", (203, 206, 216, 212, 214), depth=7e-3, width=5e-3, side=-1),
