@@ -44,7 +44,7 @@ class Fold:
 
 
 # Depth and width were chosen on six development portraits (docs/head_parts.md): deeper or wider
-# read no better to FER2013's recogniser and looked lumpier. The chains run from beside the nose
+# read no better to FER2013's recogniser. The chains run from beside the nose
 # wing to below and beside the mouth corner (the person's left, +X, then right).
 FOLDS: tuple[Fold, ...] = (
     Fold("mouthSmileLeft", (423, 426, 436, 432, 434), depth=7e-3, width=5e-3, side=+1),
